@@ -1,0 +1,3 @@
+from capawesome_ci.cli import main
+
+raise SystemExit(main())
