@@ -1,0 +1,207 @@
+"""Command line: parse, then hand over to `runner`. Kept import-light so --help/--version are instant:
+a command's input model (pydantic) is imported only when that command runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from capawesome_ci import __version__
+
+# command → (module with `run` and an inputs model, the model's name, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "build": (
+        "capawesome_ci.steps.build",
+        "BuildInputs",
+        "trigger a build, wait, then download/deploy/share",
+    ),
+    "wait": (
+        "capawesome_ci.steps.wait",
+        "WaitInputs",
+        "follow a job (or a build's or deployment's job) to its end",
+    ),
+    "download": (
+        "capawesome_ci.steps.download",
+        "DownloadInputs",
+        "download a build's artifacts with sha256",
+    ),
+    "deploy": (
+        "capawesome_ci.steps.deploy",
+        "DeployInputs",
+        "deploy a build to channels or a store destination",
+    ),
+    "rollout": (
+        "capawesome_ci.steps.rollout",
+        "RolloutInputs",
+        "change the rollout of a channel's deployment",
+    ),
+}
+# Global options that take a value (so the command can be found without parsing everything).
+VALUE_OPTIONS = {"--token", "--token-file", "--base-url", "--app-id", "--output-file"}
+EPILOG = """\
+exit codes: 0 ok · 1 job failed · 2 bad input · 3 auth · 4 not found · 5 job canceled ·
+6 job rejected · 7 job timed out (server) · 8 local I/O or checksum · 75 transient, safe to retry ·
+124 --timeout reached · 130/143 interrupted. Environment: CAPAWESOME_CLOUD_TOKEN (or
+CAPAWESOME_TOKEN), CAPAWESOME_CLOUD_BASE_URL, CAPAWESOME_APP_ID."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors are one line and exit 2, never a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    flag_default: Any = argparse.SUPPRESS if suppress else False
+    group = parser.add_argument_group("connection and output (also accepted before the command)")
+    group.add_argument(
+        "--token", default=default, help="API token (prefer CAPAWESOME_CLOUD_TOKEN: argv is visible in ps)"
+    )
+    group.add_argument("--token-file", default=default, metavar="PATH", help="read the API token from a file")
+    group.add_argument(
+        "--base-url",
+        default=default,
+        metavar="URL",
+        help="API base URL (default: $CAPAWESOME_CLOUD_BASE_URL or https://api.cloud.capawesome.io)",
+    )
+    group.add_argument(
+        "--app-id", default=default, help="app id (default: $CAPAWESOME_APP_ID; the demo app with --sandbox)"
+    )
+    group.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=flag_default,
+        help="run against an embedded Capawesome Cloud emulator on loopback",
+    )
+    group.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=flag_default,
+        help="do the reads, print the mutating requests, send none",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=flag_default,
+        help="print exactly one JSON result on stdout (logs go to stderr)",
+    )
+    group.add_argument("--output-file", default=default, metavar="FILE", help="also write the JSON result to FILE")
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=flag_default,
+        help="log each request (method, path, status; never the token)",
+    )
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_model_options(parser: argparse._ActionsContainer, model: Any) -> None:
+    """One option per input field: bool → --x/--no-x, list → repeatable, anything else → a value
+    that the model validates (so every CI front end shares the same checks and messages)."""
+    own = list(model.__dict__.get("__annotations__", {}))
+    names = own + [name for name in model.model_fields if name not in own]
+    for name in names:
+        info = model.model_fields[name]
+        if name == "app_id":
+            continue  # a global option
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        help_text = (info.description or "").replace("%", "%%")  # argparse formats help with %
+        if info.annotation is bool:
+            parser.add_argument(
+                _flag(name),
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=f"{help_text} (default: {'yes' if info.default else 'no'})",
+            )
+            continue
+        default = info.default
+        if not info.is_required() and default not in (None, [], ()) and info.default_factory is None:
+            shown = int(default) if isinstance(default, float) and default.is_integer() else default
+            help_text += f" (default: {shown})"
+        choices = getattr(info.annotation, "__args__", ())
+        literal = [c for arg in choices for c in getattr(arg, "__args__", ()) if isinstance(c, str)] or [
+            c for c in choices if isinstance(c, str)
+        ]
+        metavar = extra.get("metavar") or ("{" + ",".join(literal) + "}" if literal else name.upper())
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "metavar": metavar}
+        if getattr(info.annotation, "__origin__", None) is list:
+            kwargs["action"] = "append"
+            kwargs["help"] += " [repeatable]"
+        if info.is_required():
+            kwargs["help"] += " [required]"
+        parser.add_argument(_flag(name), **kwargs)
+
+
+def _find_command(argv: Sequence[str]) -> str | None:
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="capawesome-ci",
+        description="Drive Capawesome Cloud from CI: build, wait, download, deploy, rollout.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"capawesome-ci {__version__}")
+    _global_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="<command>", parser_class=OneLineParser)
+    for name, (module_name, model_name, summary) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=summary)
+        if name == command:
+            model = getattr(importlib.import_module(module_name), model_name)
+            add_model_options(sub.add_argument_group(f"{name} options"), model)
+        _global_options(sub, suppress=True)
+    sandbox = commands.add_parser("sandbox", help="the embedded Capawesome Cloud emulator")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="<action>", parser_class=OneLineParser)
+    serve = sandbox_commands.add_parser("serve", help="serve the emulator over HTTP on loopback until interrupted")
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.add_argument("--token", dest="sandbox_token", default=None, help="token clients must send (default: random)")
+    serve.add_argument("--run-seconds", type=float, default=None, help="how long each job runs")
+    serve.add_argument("--log-lines", type=int, default=None, help="log lines per job")
+    serve.add_argument("--artifact-size", type=int, default=None, metavar="BYTES", help="size of each artifact")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = _find_command(args_list)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    from capawesome_ci import runner
+
+    if args.command == "sandbox":
+        if args.sandbox_command != "serve":
+            parser.error("sandbox needs an action: sandbox serve")
+        return runner.serve_sandbox(args)
+    module_name, model_name, _ = COMMANDS[args.command]
+    module = importlib.import_module(module_name)
+    fields = getattr(module, model_name).model_fields
+    given = {name: getattr(args, name) for name in fields if name != "app_id" and hasattr(args, name)}
+    return runner.run_step(args.command, module, getattr(module, model_name), given, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""Map HTTP failures (from the SDK or our own calls) to our errors and exit codes, in one place."""
+
+from __future__ import annotations
+
+import httpx
+from capawesome_cloud.exceptions import APIConnectionError, CapawesomeCloudError, exception_from_response
+
+from capawesome_ci.cloud.retry import NOT_SENT_ERRORS
+from capawesome_ci.errors import (
+    AmbiguousMutationError,
+    ApiError,
+    AuthError,
+    CiError,
+    NotFoundError,
+    TransientError,
+)
+
+MUTATING_METHODS = frozenset({"POST", "PATCH"})
+_MAX_MESSAGE = 300
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _where(request: httpx.Request | None) -> tuple[str, str]:
+    if request is None:
+        return "", ""
+    return request.method, request.url.path
+
+
+def map_sdk_error(error: CapawesomeCloudError) -> CiError:
+    """Turn an SDK error (HTTP status or transport failure) into a CiError with one clear line."""
+    if isinstance(error, APIConnectionError):
+        method, path = _where(error.request)
+        cause = error.__cause__
+        not_sent = isinstance(cause, NOT_SENT_ERRORS)
+        detail = _one_line(str(cause) or type(cause).__name__) if cause else error.message
+        if method in MUTATING_METHODS and not not_sent:
+            return AmbiguousMutationError(
+                f"{method} {path} lost its connection ({detail}); it was not retried because the "
+                "server may have acted on it: check the Capawesome Cloud console before running again"
+            )
+        return TransientError(f"{method} {path}: could not reach the API after retries ({detail})")
+    response = error.response
+    method, path = _where(response.request if response is not None else None)
+    return map_status(error.status or 0, method, path, error.message)
+
+
+def map_status(status: int, method: str, path: str, message: str) -> CiError:
+    message = _one_line(message)
+    where = f"{method} {path}".strip()
+    if status in (401, 403):
+        hint = (
+            "the token is missing, invalid or expired (set CAPAWESOME_CLOUD_TOKEN)"
+            if status == 401
+            else "the token lacks permission for this app or action"
+        )
+        return AuthError(f"{where}: HTTP {status}: {message} — {hint}")
+    if status == 404:
+        return NotFoundError(f"{where}: {message}")
+    if status == 429:
+        return TransientError(f"{where}: rate limited (HTTP 429) after retries: {message}")
+    if status >= 500:
+        if method in MUTATING_METHODS:
+            return AmbiguousMutationError(
+                f"{where}: HTTP {status} ({message}); it was not retried because the server may have "
+                "acted on it: check the Capawesome Cloud console before running again"
+            )
+        return TransientError(f"{where}: HTTP {status} after retries: {message}")
+    return ApiError(f"{where}: HTTP {status}: {message}")
+
+
+def raise_for_response(response: httpx.Response) -> None:
+    """For our own calls: raise the mapped error of a non-2xx response (body read if streamed)."""
+    if response.is_success:
+        return
+    response.read()
+    raise map_sdk_error(exception_from_response(response))
+
+
+def map_transport_error(error: httpx.TransportError, request: httpx.Request) -> CiError:
+    wrapped = APIConnectionError(str(error), request=request)
+    wrapped.__cause__ = error
+    return map_sdk_error(wrapped)

@@ -1,0 +1,113 @@
+"""The one retry policy of every request we send, as an httpx transport.
+
+Rules (tested as a table in tests/test_retry_policy.py):
+- 429 is retried for every method: the server refused the request before acting on it.
+- 5xx, timeouts and dropped connections are retried only for idempotent methods
+  (GET, HEAD, OPTIONS, PUT, DELETE). A POST or PATCH is never retried on them, because the
+  server may already have created the build, deployment or channel (the official CLI sends a
+  failing POST four times).
+- A connection that could not be *established* is retried for every method: nothing was sent.
+- `Retry-After` (seconds or HTTP date) is honoured; otherwise exponential backoff with jitter.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES_IDEMPOTENT = frozenset({500, 502, 503, 504})
+RETRY_STATUSES_ANY_METHOD = frozenset({429})
+# Failures that happen before a single byte of the request left this machine.
+NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 4
+    backoff_base: float = 0.5
+    backoff_cap: float = 10.0
+    # A Retry-After longer than this is not waited for: the error is reported instead (exit 75).
+    max_retry_after: float = 120.0
+
+    def should_retry_status(self, method: str, status: int) -> bool:
+        if status in RETRY_STATUSES_ANY_METHOD:
+            return True
+        return method.upper() in IDEMPOTENT_METHODS and status in RETRY_STATUSES_IDEMPOTENT
+
+    def should_retry_error(self, method: str, error: Exception) -> bool:
+        if isinstance(error, NOT_SENT_ERRORS):
+            return True
+        return method.upper() in IDEMPOTENT_METHODS and isinstance(error, httpx.TransportError)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        backoff = min(self.backoff_cap, self.backoff_base * (2**attempt)) * (1 + random.uniform(0, 0.2))
+        return backoff if retry_after is None else max(backoff, retry_after)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (RFC 9110: delay-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, float((when - datetime.now(timezone.utc)).total_seconds()))
+
+
+class RetryingTransport(httpx.BaseTransport):
+    """Wraps the real transport; everything above it (SDK and our own calls) inherits the policy."""
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[httpx.Request, str, float], None] | None = None,
+    ) -> None:
+        self._inner = inner
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._on_retry = on_retry
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = self._inner.handle_request(request)
+            except httpx.TransportError as error:
+                if attempt >= self.policy.retries or not self.policy.should_retry_error(request.method, error):
+                    raise
+                self._wait(request, type(error).__name__, self.policy.delay(attempt))
+                attempt += 1
+                continue
+            if attempt < self.policy.retries and self.policy.should_retry_status(request.method, response.status_code):
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if retry_after is None or retry_after <= self.policy.max_retry_after:
+                    response.close()
+                    self._wait(request, f"HTTP {response.status_code}", self.policy.delay(attempt, retry_after))
+                    attempt += 1
+                    continue
+            return response
+
+    def _wait(self, request: httpx.Request, reason: str, delay: float) -> None:
+        if self._on_retry is not None:
+            self._on_retry(request, reason, delay)
+        self._sleep(delay)
+
+    def close(self) -> None:
+        self._inner.close()

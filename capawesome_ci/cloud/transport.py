@@ -1,0 +1,99 @@
+"""The httpx client every Capawesome request goes through (SDK and ours alike), and the dry-run
+interceptor that stops mutations at the wire, so the printed plan is exactly what would be sent."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from capawesome_ci import __version__
+from capawesome_ci.cloud.retry import RetryingTransport, RetryPolicy
+from capawesome_ci.steps.platform import PLANNED_ID
+
+USER_AGENT = f"capawesome-ci/{__version__}"
+# Generous read timeout: failure summaries take about a minute; downloads stream chunk by chunk.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=15.0)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Body keys whose values are user data that may be sensitive; a dry-run plan shows only the keys.
+REDACTED_BODY_KEYS = frozenset({"adHocEnvironmentVariables"})
+
+PlanRecorder = Callable[[str, str, Any], None]
+
+
+def redact_body(body: Any) -> Any:
+    if isinstance(body, dict):
+        return {
+            key: ({k: "***" for k in value} if key in REDACTED_BODY_KEYS and isinstance(value, dict) else value)
+            for key, value in body.items()
+        }
+    return body
+
+
+class DryRunTransport(httpx.BaseTransport):
+    """Lets reads through; records every mutation and answers it with a placeholder object."""
+
+    def __init__(self, inner: httpx.BaseTransport, record: PlanRecorder) -> None:
+        self._inner = inner
+        self._record = record
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method in READ_METHODS:
+            return self._inner.handle_request(request)
+        content = request.read()
+        body: Any = None
+        if content:
+            try:
+                body = json.loads(content)
+            except ValueError:
+                body = f"<{len(content)} bytes>"
+        self._record(request.method, request.url.path, redact_body(body))
+        placeholder = {"id": PLANNED_ID, "jobId": PLANNED_ID, "status": "planned"}
+        return httpx.Response(200, json=placeholder, request=request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def make_http_client(
+    base_url: str,
+    token: str,
+    *,
+    dry_run_recorder: PlanRecorder | None = None,
+    debug: Callable[[str], None] | None = None,
+    policy: RetryPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    inner: httpx.BaseTransport = transport or httpx.HTTPTransport()
+    if dry_run_recorder is not None:
+        inner = DryRunTransport(inner, dry_run_recorder)
+
+    def on_retry(request: httpx.Request, reason: str, delay: float) -> None:
+        if debug is not None:
+            debug(f"retrying {request.method} {request.url.path} in {delay:.1f} s ({reason})")
+
+    hooks: dict[str, list[Callable[..., Any]]] = {}
+    if debug is not None:
+        started: dict[int, float] = {}
+
+        def on_request(request: httpx.Request) -> None:
+            started[id(request)] = time.monotonic()
+
+        def on_response(response: httpx.Response) -> None:
+            request = response.request
+            took = time.monotonic() - started.pop(id(request), time.monotonic())
+            # Method, path and status only: headers (the token) and bodies are never logged.
+            debug(f"{request.method} {request.url.path} -> {response.status_code} ({took * 1000:.0f} ms)")
+
+        hooks = {"request": [on_request], "response": [on_response]}
+
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        transport=RetryingTransport(inner, policy, on_retry=on_retry),
+        timeout=DEFAULT_TIMEOUT,
+        headers={"User-Agent": USER_AGENT, "Authorization": f"Bearer {token}", "Accept": "application/json"},
+        event_hooks=hooks,
+    )

@@ -1,0 +1,113 @@
+"""Exit codes and the errors that carry them.
+
+The exit codes are a published, stable contract (README "Exit codes"): CI users branch on them
+(`allow_failure: {exit_codes: [5]}`, `retry: {exit_codes: [75]}`). Every error the tool raises on
+purpose is a `CiError` with a one-line message; the CLI turns it into that line and the code.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    JOB_FAILED = 1
+    USAGE = 2
+    AUTH = 3
+    NOT_FOUND = 4
+    JOB_CANCELED = 5
+    JOB_REJECTED = 6
+    JOB_TIMED_OUT = 7
+    IO = 8
+    TRANSIENT = 75
+    LOCAL_TIMEOUT = 124
+    SIGINT = 130
+    SIGTERM = 143
+
+
+# The terminal job statuses that end a step unsuccessfully, and the code each maps to.
+JOB_STATUS_EXIT_CODES: dict[str, ExitCode] = {
+    "succeeded": ExitCode.OK,
+    "failed": ExitCode.JOB_FAILED,
+    "canceled": ExitCode.JOB_CANCELED,
+    "rejected": ExitCode.JOB_REJECTED,
+    "timed_out": ExitCode.JOB_TIMED_OUT,
+}
+
+
+class CiError(Exception):
+    """An expected failure: one line for the user and the exit code to leave with."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class InputError(CiError):
+    """Bad or missing input; the message names the input."""
+
+    exit_code = ExitCode.USAGE
+
+
+class AuthError(CiError):
+    exit_code = ExitCode.AUTH
+
+
+class NotFoundError(CiError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class ApiError(CiError):
+    """The API refused a request (4xx other than 401/403/404/429): not worth retrying as is."""
+
+    exit_code = ExitCode.USAGE
+
+
+class TransientError(CiError):
+    """Network trouble, 5xx or 429 that outlived the retry policy: running again is safe."""
+
+    exit_code = ExitCode.TRANSIENT
+
+
+class AmbiguousMutationError(TransientError):
+    """A POST/PATCH whose outcome is unknown (5xx or lost connection): it was NOT retried,
+    because the server may have acted on it. The message says what to check."""
+
+
+class LocalIOError(CiError):
+    exit_code = ExitCode.IO
+
+
+class JobEndedError(CiError):
+    """The remote job reached a terminal status other than `succeeded`."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message, JOB_STATUS_EXIT_CODES.get(status, ExitCode.JOB_FAILED))
+        self.status = status
+
+
+class LocalTimeoutError(CiError):
+    exit_code = ExitCode.LOCAL_TIMEOUT
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread by the SIGINT/SIGTERM handlers.
+
+    A BaseException so that no `except Exception` on the way up swallows it; the step that owns a
+    running cloud job cancels it, then the CLI exits 130/143.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> ExitCode:
+        import signal
+
+        return ExitCode.SIGINT if self.signum == signal.SIGINT else ExitCode.SIGTERM

@@ -1,0 +1,248 @@
+"""Runs one step end to end: settings, signals, the client, the step, the result and the exit code.
+
+Every failure leaves as one line plus its documented exit code, and the result (with every id
+known so far) is still published: in --json, in --output-file, and later in the CI's outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from capawesome_ci.ci.local import LocalReporter
+from capawesome_ci.errors import CiError, ExitCode, InputError, Interrupted, JobEndedError, LocalIOError
+from capawesome_ci.steps.result import PlannedRequest, StepResult
+
+TOKEN_ENV_VARS = ("CAPAWESOME_CLOUD_TOKEN", "CAPAWESOME_TOKEN")
+CI_ENV_VARS = ("GITHUB_ACTIONS", "GITLAB_CI", "BITBUCKET_BUILD_NUMBER")
+# A bug of ours, not one of the documented outcomes (sysexits EX_SOFTWARE).
+INTERNAL_ERROR = 70
+
+
+def in_ci(environ: dict[str, str]) -> bool:
+    ci = environ.get("CI", "").strip().lower()
+    return (ci not in ("", "0", "false")) or any(environ.get(name) for name in CI_ENV_VARS)
+
+
+def resolve_token(args: argparse.Namespace, environ: dict[str, str]) -> str | None:
+    """--token, then --token-file, then CAPAWESOME_CLOUD_TOKEN, then CAPAWESOME_TOKEN; trimmed."""
+    if getattr(args, "token", None):
+        return str(args.token).strip() or None
+    if getattr(args, "token_file", None):
+        try:
+            return Path(args.token_file).read_text(encoding="utf-8").strip() or None
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError(
+                f"invalid --token-file: cannot read {args.token_file}: {getattr(error, 'strerror', None) or error}"
+            ) from None
+    for name in TOKEN_ENV_VARS:
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def validation_message(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = [str(part) for part in first["loc"] if isinstance(part, str)]
+    flag = "--" + location[0].replace("_", "-") if location else None
+    text = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "missing" and flag:
+        return f"missing {flag}"
+    if first["type"] == "extra_forbidden" and flag:
+        return f"unknown input {flag}"
+    if flag:
+        got = first.get("input")
+        suffix = f" (got {got!r})" if isinstance(got, (str, int, float)) and repr(got) not in text else ""
+        return f"invalid {flag}: {text}{suffix}"
+    return f"invalid input: {text}"
+
+
+@contextmanager
+def signals_raise_interrupted() -> Iterator[None]:
+    """SIGINT/SIGTERM raise `Interrupted` in the main thread (as PID 1 in a container nothing
+    else would stop us on SIGTERM); a second signal while we cancel exits at once."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            os._exit(128 + signum)
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _sandbox_config_from_env(environ: dict[str, str]) -> Any:
+    from capawesome_ci.sandbox import SandboxConfig
+
+    overrides: dict[str, Any] = {}
+    for field, name, kind in (
+        ("run_seconds", "CAPAWESOME_SANDBOX_RUN_SECONDS", float),
+        ("queue_seconds", "CAPAWESOME_SANDBOX_QUEUE_SECONDS", float),
+        ("log_lines", "CAPAWESOME_SANDBOX_LOG_LINES", int),
+        ("artifact_size", "CAPAWESOME_SANDBOX_ARTIFACT_SIZE", int),
+    ):
+        if environ.get(name):
+            try:
+                overrides[field] = kind(environ[name])
+            except ValueError:
+                raise InputError(f"invalid {name}: {environ[name]!r} is not a number") from None
+    return SandboxConfig(**overrides)
+
+
+def run_step(
+    command: str,
+    module: ModuleType,
+    model: type[BaseModel],
+    given: dict[str, Any],
+    args: argparse.Namespace,
+    environ: dict[str, str] | None = None,
+) -> int:
+    environ = dict(os.environ if environ is None else environ)
+    reporter = LocalReporter(json_output=args.json, debug=args.debug)
+    result = StepResult(command=command, dry_run=args.dry_run)
+    exit_code: int = ExitCode.OK
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(signals_raise_interrupted())
+            token = resolve_token(args, environ)
+            if token:
+                reporter.mask(token)
+            base_url = args.base_url or environ.get("CAPAWESOME_CLOUD_BASE_URL") or None
+            app_id = args.app_id or environ.get("CAPAWESOME_APP_ID") or None
+            try:
+                inputs = model.model_validate({**given, "app_id": app_id})
+            except ValidationError as error:
+                raise InputError(validation_message(error)) from None
+
+            use_sandbox = args.sandbox or (not token and not base_url and not in_ci(environ))
+            if use_sandbox:
+                from capawesome_ci.sandbox import Sandbox
+
+                if not args.sandbox:
+                    reporter.warning(
+                        "no token given: running against the embedded sandbox "
+                        "(set CAPAWESOME_CLOUD_TOKEN to use Capawesome Cloud)"
+                    )
+                sandbox = stack.enter_context(Sandbox(_sandbox_config_from_env(environ)))
+                token, base_url = sandbox.token, sandbox.base_url
+                reporter.mask(token)
+                if not app_id:
+                    inputs = inputs.model_copy(update={"app_id": sandbox.app_id})
+                reporter.info(f"Sandbox: {base_url} (demo app {sandbox.app_id})")
+            if not token:
+                raise InputError("missing token: set CAPAWESOME_CLOUD_TOKEN (or pass --token-file), or use --sandbox")
+            result.app_id = getattr(inputs, "app_id", None)
+
+            from capawesome_ci.cloud.capawesome import DEFAULT_BASE_URL, CapawesomePlatform
+            from capawesome_ci.cloud.transport import make_http_client
+            from capawesome_ci.steps.context import StepContext
+
+            def plan(method: str, path: str, body: Any) -> None:
+                result.planned_requests.append(PlannedRequest(method=method, path=path, body=body))
+                shown = "" if body is None else " " + json.dumps(body, separators=(",", ":"))
+                reporter.info(f"dry run: would send {method} {path}{shown}")
+
+            http = stack.enter_context(
+                make_http_client(
+                    base_url or DEFAULT_BASE_URL,
+                    token,
+                    dry_run_recorder=plan if args.dry_run else None,
+                    debug=reporter.debug if args.debug else None,
+                )
+            )
+            platform = CapawesomePlatform(http, result.app_id or "")
+            ctx = StepContext(
+                platform=platform, reporter=reporter, result=result, dry_run=args.dry_run, environ=environ
+            )
+            module.run(inputs, ctx)
+        except CiError as error:
+            exit_code = error.exit_code
+            result.error = error.message
+            if isinstance(error, JobEndedError):
+                result.status = error.status
+            elif result.status in ("error", "succeeded", "started"):
+                result.status = "timed_out" if exit_code == ExitCode.LOCAL_TIMEOUT else "error"
+            reporter.error(error.message)
+        except Interrupted as interrupt:
+            exit_code = interrupt.exit_code
+            result.status = "canceled"
+            result.error = f"interrupted by {signal.Signals(interrupt.signum).name}"
+            reporter.error(result.error)
+        except Exception as error:  # a bug of ours: one line, the traceback only with --debug
+            exit_code = INTERNAL_ERROR
+            result.status = "error"
+            result.error = f"internal error: {type(error).__name__}: {error}"
+            reporter.error(result.error + ("" if args.debug else " (run with --debug for details)"))
+            if args.debug:
+                import traceback
+
+                reporter.debug(traceback.format_exc())
+        result.exit_code = int(exit_code)
+        if exit_code == ExitCode.OK and result.status == "error":
+            result.status = "succeeded"
+        exit_code = _publish(reporter, result, args, exit_code)
+    return int(exit_code)
+
+
+def _publish(reporter: LocalReporter, result: StepResult, args: argparse.Namespace, exit_code: int) -> int:
+    reporter.publish(result)
+    if args.output_file:
+        try:
+            Path(args.output_file).write_text(
+                reporter.redact(json.dumps(result.to_json_dict(), indent=2)) + "\n", encoding="utf-8"
+            )
+        except OSError as error:
+            reporter.error(f"invalid --output-file: cannot write {args.output_file}: {error.strerror}")
+            return exit_code or LocalIOError.exit_code
+    return exit_code
+
+
+def serve_sandbox(args: argparse.Namespace) -> int:
+    from capawesome_ci.sandbox import SandboxConfig, serve_forever
+
+    overrides = {
+        key: value
+        for key, value in (
+            ("host", args.host),
+            ("port", args.port),
+            ("token", args.sandbox_token),
+            ("run_seconds", args.run_seconds),
+            ("log_lines", args.log_lines),
+            ("artifact_size", args.artifact_size),
+        )
+        if value is not None
+    }
+    if overrides.get("host") not in (None, "127.0.0.1", "localhost", "::1") and not str(overrides["host"]).startswith(
+        "127."
+    ):
+        sys.stderr.write("capawesome-ci: error: invalid --host: the sandbox binds loopback addresses only\n")
+        return int(ExitCode.USAGE)
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        serve_forever(SandboxConfig(**overrides), announce)
+    except OSError as error:
+        sys.stderr.write(f"capawesome-ci: error: cannot serve the sandbox: {error.strerror or error}\n")
+        return int(ExitCode.IO)
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,197 @@
+"""build: trigger a native or web build, follow it, then optionally download, deploy and share."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from capawesome_ci.steps.context import StepContext
+from capawesome_ci.steps.deploy import deploy_to_channels, deploy_to_destination
+from capawesome_ci.steps.download import download_artifacts
+from capawesome_ci.steps.inputs import (
+    BUILD_TYPES,
+    DeployOptions,
+    StepInputs,
+    WaitOptions,
+    parse_artifact_types,
+    parse_dotenv,
+    parse_key_values,
+    split_list,
+)
+from capawesome_ci.steps.platform import BuildRequest
+from capawesome_ci.steps.result import ShareResult
+from capawesome_ci.steps.wait import follow_job
+
+
+class BuildInputs(StepInputs, DeployOptions, WaitOptions):
+    platform: Literal["android", "ios", "web"] = Field(description="What to build: android, ios or web")
+    type: str | None = Field(
+        default=None,
+        description="Build type: android debug|release; ios simulator|development|ad-hoc|app-store|enterprise",
+    )
+    git_ref: str | None = Field(
+        default=None,
+        description="Branch, tag or commit to build (default: the CI's commit, when one is known)",
+        json_schema_extra={"metavar": "REF"},
+    )
+    certificate: str | None = Field(default=None, description="Signing certificate name")
+    environment: str | None = Field(default=None, description="Environment name")
+    configuration: str | None = Field(default=None, description="Build configuration name")
+    stack: Literal["macos-sequoia", "macos-tahoe"] | None = Field(default=None, description="iOS build stack")
+    var: list[str] = Field(
+        default_factory=list,
+        description="Ad-hoc environment variable KEY=VALUE for the build",
+        json_schema_extra={"metavar": "KEY=VALUE"},
+    )
+    var_file: Path | None = Field(
+        default=None,
+        description="Dotenv file of ad-hoc environment variables",
+        json_schema_extra={"metavar": "FILE"},
+    )
+    wait: bool = Field(default=True, description="Wait for the build to finish (--no-wait returns at once)")
+    download: list[str] = Field(
+        default_factory=list,
+        description="After success, download these artifact types (e.g. apk,aab; 'all' for every ready one)",
+        json_schema_extra={"metavar": "TYPES"},
+    )
+    output_dir: Path = Field(
+        default=Path("."), description="Folder for downloaded artifacts", json_schema_extra={"metavar": "DIR"}
+    )
+    share: bool = Field(default=False, description="After success, create a share link (and QR code) for testers")
+    share_expires_in_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="Days until the share link expires",
+        json_schema_extra={"metavar": "DAYS"},
+    )
+
+    @field_validator("var", mode="before")
+    @classmethod
+    def _vars(cls, value: Any) -> list[str]:
+        items = [value] if isinstance(value, str) else list(value or [])
+        parse_key_values(items, "each --var")
+        return items
+
+    @field_validator("download", mode="before")
+    @classmethod
+    def _download(cls, value: Any) -> list[str]:
+        items = split_list(value)
+        if [item.lower() for item in items] == ["all"]:
+            return ["all"]
+        return parse_artifact_types(items)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BuildInputs:
+        allowed = BUILD_TYPES[self.platform]
+        if self.type is not None and self.type not in allowed:
+            expected = ", ".join(allowed) if allowed else "no type for web builds"
+            raise ValueError(f"type {self.type!r} does not fit platform {self.platform} (expected {expected})")
+        if self.platform == "web" and self.destination:
+            raise ValueError("a web build deploys to channels, not to a --destination")
+        if self.platform != "web" and self.channel:
+            raise ValueError("channels take web builds (live updates); use --destination for native builds")
+        if not self.wait:
+            chained = [
+                flag
+                for flag, on in (
+                    ("--download", bool(self.download)),
+                    ("--destination", bool(self.destination)),
+                    ("--share", self.share),
+                    ("--rollout", self.channel and self.rollout != 100),
+                )
+                if on
+            ]
+            if chained:
+                raise ValueError(f"{chained[0]} needs the build to finish; drop --no-wait")
+        return self
+
+    def variables(self) -> dict[str, str]:
+        values = parse_dotenv(self.var_file) if self.var_file else {}
+        values.update(parse_key_values(self.var, "each --var"))
+        return values
+
+
+def default_git_ref(environ: dict[str, str]) -> str | None:
+    """The commit the CI is building: GitHub (the PR head, not the merge commit), GitLab, Bitbucket."""
+    if environ.get("GITHUB_ACTIONS") == "true":
+        if environ.get("GITHUB_EVENT_NAME", "").startswith("pull_request") and environ.get("GITHUB_EVENT_PATH"):
+            try:
+                event = json.loads(Path(environ["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
+                head = event["pull_request"]["head"]["sha"]
+                if isinstance(head, str) and head:
+                    return head
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        return environ.get("GITHUB_SHA") or None
+    for name in ("CI_COMMIT_SHA", "BITBUCKET_COMMIT"):
+        if environ.get(name):
+            return environ[name]
+    return None
+
+
+def run(inputs: BuildInputs, ctx: StepContext) -> None:
+    inputs.require_app_id()
+    git_ref = inputs.git_ref or default_git_ref(ctx.environ)
+    request = BuildRequest(
+        platform=inputs.platform,
+        type=inputs.type,
+        git_ref=git_ref,
+        certificate=inputs.certificate,
+        environment=inputs.environment,
+        configuration=inputs.configuration,
+        stack=inputs.stack,
+        variables=inputs.variables(),
+        # Without waiting we cannot deploy ourselves: let the platform deploy the web build.
+        channels=inputs.channel if not inputs.wait else [],
+    )
+    ctx.result.platform, ctx.result.build_type, ctx.result.git_ref = inputs.platform, inputs.type, git_ref
+    if ctx.dry_run:
+        ctx.platform.get_app()  # a real read: token and app id are checked even in a dry run
+    build = ctx.platform.create_build(request)
+    ctx.record_build(build)
+    if build.planned:
+        _plan_follow_ups(ctx, inputs)
+        ctx.result.status = "succeeded"
+        return
+    ctx.reporter.info(f"Started {inputs.platform} build #{build.number} ({build.url})")
+    if not inputs.wait or not build.job_id:
+        ctx.result.status = "started"
+        ctx.result.job_status = "queued"
+        return
+    follow_job(ctx, build.job_id, f"Capawesome build #{build.number} logs", inputs)
+    ctx.reporter.info(f"Build #{build.number} succeeded")
+    if inputs.download:
+        types = [] if inputs.download == ["all"] else inputs.download
+        download_artifacts(ctx, build, types, inputs.output_dir)
+    if inputs.channel:
+        deploy_to_channels(ctx, build, inputs.channel, inputs.rollout, inputs.create_channel)
+    if inputs.destination:
+        deploy_to_destination(ctx, build, inputs, inputs)
+    if inputs.share:
+        share = ctx.platform.create_share(build.id, inputs.share_expires_in_days)
+        ctx.result.share = ShareResult(
+            id=share.id, url=share.url, qr_code_url=share.qr_code_url, expires_at=share.expires_at
+        )
+        ctx.reporter.info(f"Share link: {share.url}")
+    ctx.result.status = "succeeded"
+
+
+def _plan_follow_ups(ctx: StepContext, inputs: BuildInputs) -> None:
+    """In a dry run the build does not exist, so say what would follow instead of doing it."""
+    after = []
+    if inputs.wait:
+        after.append("wait for the job")
+    if inputs.download:
+        after.append(f"download {', '.join(inputs.download)} into {inputs.output_dir}")
+    if inputs.channel and inputs.wait:
+        after.append(f"deploy to channel(s) {', '.join(inputs.channel)} at {inputs.rollout:g} %")
+    if inputs.destination:
+        after.append(f"deploy to destination {inputs.destination}")
+    if inputs.share:
+        after.append("create a share link")
+    if after:
+        ctx.reporter.info("dry run: after the build succeeds, would " + "; ".join(after))

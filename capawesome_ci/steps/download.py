@@ -1,0 +1,170 @@
+"""download: stream a build's artifacts to disk with sha256, atomically, in constant memory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from capawesome_ci.errors import LocalIOError, NotFoundError, TransientError
+from capawesome_ci.steps.context import StepContext, resolve_build
+from capawesome_ci.steps.inputs import ARTIFACT_TYPES, BuildSelector, StepInputs, parse_artifact_types
+from capawesome_ci.steps.platform import Artifact, Build
+from capawesome_ci.steps.result import ArtifactResult
+
+# How often a broken transfer is resumed (Range) or restarted before it counts as failed.
+DOWNLOAD_ATTEMPTS = 4
+_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
+EXTENSIONS = {"dsym": "dSYM.zip", "xcarchive": "xcarchive.zip", "app": "app.zip", "manifest": "json"}
+
+
+class DownloadOptions(StepInputs):
+    type: list[str] = Field(
+        default_factory=list,
+        description=f"Artifact types to download ({', '.join(ARTIFACT_TYPES)}); default: all ready ones",
+        json_schema_extra={"metavar": "TYPES"},
+    )
+    output_dir: Path = Field(
+        default=Path("."), description="Folder to write artifacts into", json_schema_extra={"metavar": "DIR"}
+    )
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _types(cls, value: Any) -> list[str]:
+        return parse_artifact_types(value)
+
+
+class DownloadInputs(DownloadOptions, BuildSelector):
+    pass
+
+
+def safe_file_name(artifact: Artifact, build: Build) -> str:
+    """A name that stays inside the output folder on every OS, whatever the server sent."""
+    raw = (artifact.file_name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE_CHARS.sub("_", raw).strip(" .")
+    if not name or _WINDOWS_RESERVED.match(name):
+        stem = f"build-{build.number}" if build.number else f"build-{build.id}"
+        name = f"{stem}.{EXTENSIONS.get(artifact.type, artifact.type)}"
+    return name[:200]
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, counter = name, 2
+    stem, dot, ext = name.partition(".")
+    while candidate.lower() in taken:
+        candidate = f"{stem}-{counter}{dot}{ext}"
+        counter += 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+def select_artifacts(ctx: StepContext, build: Build, types: list[str]) -> list[Artifact]:
+    artifacts = ctx.platform.list_artifacts(build.id)
+    label = f"build {build.number or build.id}"
+    if not types:
+        ready = [a for a in artifacts if a.status == "ready"]
+        for artifact in artifacts:
+            if artifact.status != "ready":
+                ctx.reporter.warning(f"skipping {artifact.type} artifact {artifact.id}: status {artifact.status}")
+        if not ready:
+            raise NotFoundError(f"{label} has no ready artifacts")
+        return ready
+    chosen: list[Artifact] = []
+    for wanted in types:
+        matching = [a for a in artifacts if a.type == wanted]
+        if not matching:
+            available = ", ".join(sorted({a.type for a in artifacts})) or "none"
+            raise NotFoundError(f"{label} has no {wanted} artifact (available: {available})")
+        not_ready = [a for a in matching if a.status != "ready"]
+        if len(not_ready) == len(matching):
+            raise NotFoundError(f"{label}: the {wanted} artifact is not ready (status {not_ready[0].status})")
+        chosen.extend(a for a in matching if a.status == "ready")
+    return chosen
+
+
+def download_artifacts(ctx: StepContext, build: Build, types: list[str], output_dir: Path) -> None:
+    artifacts = select_artifacts(ctx, build, types)
+    if ctx.dry_run:
+        for artifact in artifacts:
+            ctx.reporter.info(f"dry run: would download {artifact.type} {artifact.id} into {output_dir}")
+        return
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LocalIOError(f"invalid --output-dir: cannot create {output_dir}: {error.strerror}") from None
+    taken: set[str] = set()
+    for artifact in artifacts:
+        target = output_dir / _unique(safe_file_name(artifact, build), taken)
+        size, digest = stream_to_file(ctx, artifact, target)
+        ctx.result.artifacts.append(
+            ArtifactResult(id=artifact.id, type=artifact.type, path=str(target), size=size, sha256=digest)
+        )
+        ctx.reporter.info(f"Downloaded {artifact.type} to {target} ({size} bytes, sha256 {digest})")
+
+
+def stream_to_file(ctx: StepContext, artifact: Artifact, target: Path) -> tuple[int, str]:
+    """Write to a temporary file beside `target`, hash while writing, then rename atomically.
+    A broken transfer resumes with a Range request (or restarts); nothing partial is left behind."""
+    try:
+        # Closed by the `with handle` below; delete=False because we rename it on success.
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False
+        )
+    except OSError as error:
+        raise LocalIOError(f"cannot write into {target.parent}: {error.strerror}") from None
+    temp = Path(handle.name)
+    try:
+        with handle:
+            size, digest = _transfer(ctx, artifact, handle, target.name)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+        return size, digest
+    except OSError as error:
+        raise LocalIOError(f"cannot write {target}: {error.strerror or error}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _transfer(ctx: StepContext, artifact: Artifact, handle: Any, label: str) -> tuple[int, str]:
+    sha = hashlib.sha256()
+    written = 0
+    expected = artifact.size
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            with ctx.platform.open_artifact(artifact, start=written) as stream:
+                if written and not stream.partial:
+                    # The server ignored Range: start over.
+                    handle.seek(0)
+                    handle.truncate()
+                    sha, written = hashlib.sha256(), 0
+                if stream.total_size is not None:
+                    expected = stream.total_size
+                for chunk in stream.chunks():
+                    handle.write(chunk)
+                    sha.update(chunk)
+                    written += len(chunk)
+                    ctx.reporter.progress(label, written, expected)
+            if expected is not None and written != expected:
+                raise TransientError(f"download of {label} ended after {written} of {expected} bytes")
+            return written, sha.hexdigest()
+        except TransientError as error:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise LocalIOError(f"download of {label} failed after {attempt} attempts: {error.message}") from None
+            ctx.reporter.warning(f"download of {label} interrupted at {written} bytes ({error.message}); resuming")
+            ctx.sleep(min(2.0 * attempt, 10.0))
+    raise AssertionError("unreachable")
+
+
+def run(inputs: DownloadInputs, ctx: StepContext) -> None:
+    inputs.require_app_id()
+    inputs.require_one_build()
+    build = resolve_build(ctx, inputs.build_id, inputs.build_number)
+    download_artifacts(ctx, build, inputs.type, inputs.output_dir)
+    ctx.result.status = "succeeded"

@@ -1,0 +1,215 @@
+"""Input models shared by the steps: validation lives here, once, for the CLI and every CI.
+
+A field's name is its CLI flag (`rollout` → `--rollout`) and, later, its action input name;
+`description` is its help text. Invalid values raise one clear line naming the input.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from capawesome_ci.errors import InputError
+
+ARTIFACT_TYPES = ("apk", "aab", "ipa", "zip", "dsym", "app", "xcarchive", "manifest")
+BUILD_TYPES = {
+    "android": ("debug", "release"),
+    "ios": ("simulator", "development", "ad-hoc", "app-store", "enterprise"),
+    "web": (),
+}
+STACKS = ("macos-sequoia", "macos-tahoe")
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_percentage(value: Any) -> float:
+    """'25', '25%', 12.5 → 25.0 / 12.5; 0–100 inclusive."""
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number from 0 to 100, optionally with %, got {value!r}") from None
+    if not 0 <= number <= 100 or number != number:
+        raise ValueError(f"must be between 0 and 100, got {value!r}")
+    return number
+
+
+def parse_duration(value: Any) -> float:
+    """'3600', '90s', '45m', '1h30m' → seconds (> 0)."""
+    text = str(value).strip().lower().replace(" ", "")
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        raise ValueError(f"must be a duration like 3600, 90s, 45m or 1h30m, got {value!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ValueError(f"must be longer than 0 seconds, got {value!r}")
+    return total
+
+
+def split_list(values: Any) -> list[str]:
+    """Repeated flags, comma- or newline-separated values → a flat list without blanks."""
+    if values is None:
+        return []
+    items = [values] if isinstance(values, str) else list(values)
+    return [part.strip() for item in items for part in re.split(r"[,\n]", str(item)) if part.strip()]
+
+
+def parse_artifact_types(value: Any) -> list[str]:
+    types = [t.lower().lstrip(".") for t in split_list(value)]
+    unknown = [t for t in types if t not in ARTIFACT_TYPES]
+    if unknown:
+        raise ValueError(f"unknown artifact type {unknown[0]!r}; expected one of {', '.join(ARTIFACT_TYPES)}")
+    return list(dict.fromkeys(types))
+
+
+def parse_key_values(items: list[str], what: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not _ENV_KEY.match(key):
+            raise ValueError(f"{what} must look like KEY=VALUE with KEY of letters, digits and _, got {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_dotenv(path: Path) -> dict[str, str]:
+    """A dotenv file: KEY=VALUE lines, `export ` prefix, # comments, optional matching quotes."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"invalid --var-file: cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"invalid --var-file: {path} is not UTF-8 text") from None
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not _ENV_KEY.match(key):
+            raise InputError(f"invalid --var-file: {path}:{number} is not KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+class StepInputs(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    app_id: str | None = Field(
+        default=None,
+        description="Capawesome Cloud app id (default: $CAPAWESOME_APP_ID; the demo app with --sandbox)",
+    )
+
+    def require_app_id(self) -> str:
+        if not self.app_id:
+            raise InputError("missing --app-id: pass --app-id or set CAPAWESOME_APP_ID")
+        return self.app_id
+
+
+class BuildSelector(BaseModel):
+    build_id: str | None = Field(default=None, description="Id of the build")
+    build_number: str | None = Field(default=None, description="Number of the build (instead of --build-id)")
+
+    @field_validator("build_number")
+    @classmethod
+    def _number(cls, value: str | None) -> str | None:
+        if value is not None and not value.lstrip("#").isdigit():
+            raise ValueError(f"must be a build number like 42, got {value!r}")
+        return value.lstrip("#") if value else value
+
+    def require_one_build(self) -> None:
+        if bool(self.build_id) == bool(self.build_number):
+            raise InputError("invalid --build-id: give exactly one of --build-id and --build-number")
+
+
+class WaitOptions(BaseModel):
+    timeout: float = Field(
+        default=3600.0,
+        description="Give up waiting after this long (e.g. 3600, 90m, 1h30m)",
+        json_schema_extra={"metavar": "DURATION"},
+    )
+    cancel_on_timeout: bool = Field(default=True, description="Cancel the cloud job when --timeout is reached")
+    failure_summary: bool = Field(
+        default=False, description="On failure, ask Capawesome Cloud for its AI failure summary"
+    )
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class DeployOptions(BaseModel):
+    channel: list[str] = Field(
+        default_factory=list,
+        description="Live-update channel to deploy to (or a comma-separated list)",
+        json_schema_extra={"metavar": "NAME"},
+    )
+    rollout: float = Field(
+        default=100.0,
+        description="Share of devices that get the update on the channels, 0-100 (e.g. 25 or 25%)",
+        json_schema_extra={"metavar": "PERCENT"},
+    )
+    create_channel: bool = Field(default=False, description="Create a channel that does not exist yet")
+    destination: str | None = Field(
+        default=None, description="App-store destination to deploy a native build to (by name)"
+    )
+    release_notes: str | None = Field(
+        default=None, description="Release notes for the destination (the 'default' entry)"
+    )
+    release_notes_file: Path | None = Field(
+        default=None,
+        description='File with release notes: plain text, or JSON {"default": …, "de-DE": …}',
+        json_schema_extra={"metavar": "FILE"},
+    )
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> list[str]:
+        return split_list(value)
+
+    @field_validator("rollout", mode="before")
+    @classmethod
+    def _rollout(cls, value: Any) -> float:
+        return parse_percentage(value)
+
+    @model_validator(mode="after")
+    def _release_notes_need_destination(self) -> DeployOptions:
+        if (self.release_notes or self.release_notes_file) and not self.destination:
+            raise ValueError("release notes apply only to a --destination")
+        if self.release_notes and self.release_notes_file:
+            raise ValueError("give --release-notes or --release-notes-file, not both")
+        return self
+
+    def release_notes_dict(self) -> dict[str, str] | None:
+        if self.release_notes:
+            return {"default": self.release_notes}
+        if self.release_notes_file is None:
+            return None
+        import json
+
+        try:
+            text = self.release_notes_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError(f"invalid --release-notes-file: cannot read {self.release_notes_file}: {error}") from None
+        if text.lstrip().startswith("{"):
+            try:
+                notes = json.loads(text)
+            except ValueError as error:
+                raise InputError(f"invalid --release-notes-file: not valid JSON: {error}") from None
+            if not isinstance(notes, dict) or not all(isinstance(v, str) for v in notes.values()):
+                raise InputError("invalid --release-notes-file: JSON must map locales to strings")
+            if "default" not in notes:
+                raise InputError('invalid --release-notes-file: JSON needs a "default" entry')
+            return notes
+        return {"default": text.strip()}

@@ -1,0 +1,166 @@
+"""wait: follow a cloud job to its end, streaming each log line once and in order."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from pydantic import Field
+
+from capawesome_ci.errors import (
+    CiError,
+    ExitCode,
+    InputError,
+    Interrupted,
+    JobEndedError,
+    LocalTimeoutError,
+    TransientError,
+)
+from capawesome_ci.steps.context import StepContext, resolve_build
+from capawesome_ci.steps.inputs import BuildSelector, StepInputs, WaitOptions
+from capawesome_ci.steps.platform import Job
+from capawesome_ci.steps.result import FAILURE_LOG_TAIL
+
+# Poll quickly while a job starts or logs flow, back off to at most MAX_POLL when it is quiet.
+FIRST_POLL = 1.0
+MAX_POLL = 10.0
+BACKOFF = 1.5
+# Consecutive failed polls (each already retried by the transport) tolerated before giving up.
+MAX_POLL_FAILURES = 5
+CANCEL_GRACE_SECONDS = 5.0
+
+
+class WaitInputs(StepInputs, BuildSelector, WaitOptions):
+    job_id: str | None = Field(default=None, description="Id of the job to follow")
+    deployment_id: str | None = Field(default=None, description="Id of a deployment whose job to follow")
+
+
+class JobFollower:
+    """Polls one job; prints new log lines (deduplicated by line number) as they arrive."""
+
+    def __init__(self, ctx: StepContext, job_id: str) -> None:
+        self.ctx = ctx
+        self.job_id = job_id
+        self.last_number = 0
+        self.received = 0
+        self.tail: deque[str] = deque(maxlen=FAILURE_LOG_TAIL)
+
+    def poll_logs(self, emit: Callable[[str], None]) -> int:
+        lines = self.ctx.platform.read_log_lines(self.job_id, self.received)
+        self.received += len(lines)
+        new = 0
+        for line in sorted(lines, key=lambda item: item.number):
+            if line.number <= self.last_number:
+                continue  # a server that ignores `offset` must not make us print twice
+            self.last_number = line.number
+            new += 1
+            for piece in line.text.splitlines() or [""]:
+                self.tail.append(piece)
+                emit(piece)
+        return new
+
+
+def follow_job(ctx: StepContext, job_id: str, title: str, options: WaitOptions) -> Job:
+    """Follow `job_id` until it ends; raise the mapped error unless it succeeded.
+
+    On --timeout the job is cancelled (unless --no-cancel-on-timeout) and 124 is raised;
+    on SIGINT/SIGTERM the job is cancelled and the interrupt re-raised.
+    """
+    ctx.result.job_id = job_id
+    follower = JobFollower(ctx, job_id)
+    deadline = ctx.monotonic() + options.timeout
+    interval = FIRST_POLL
+    failures = 0
+    job: Job | None = None
+    try:
+        with ctx.reporter.log_group(title) as sink:
+            while True:
+                try:
+                    job = ctx.platform.get_job(job_id)
+                    new_lines = follower.poll_logs(sink.line)
+                    failures = 0
+                except TransientError as error:
+                    failures += 1
+                    if failures >= MAX_POLL_FAILURES:
+                        raise
+                    ctx.reporter.warning(f"polling failed ({error.message}); trying again")
+                    new_lines = 0
+                if job is not None:
+                    ctx.result.job_status = job.status
+                    if job.terminal:
+                        break
+                if ctx.monotonic() >= deadline:
+                    _on_timeout(ctx, job_id, options)
+                interval = FIRST_POLL if new_lines else min(MAX_POLL, interval * BACKOFF)
+                ctx.sleep(max(0.0, min(interval, deadline - ctx.monotonic())))
+    except Interrupted:
+        ctx.result.log_tail = list(follower.tail)
+        _cancel(ctx, job_id, "interrupted")
+        raise
+    finally:
+        ctx.result.log_tail = list(follower.tail)
+    ctx.result.job_status = job.status
+    ctx.result.job_status_message = job.status_message
+    if job.duration_seconds is not None:
+        ctx.result.duration_seconds = job.duration_seconds
+    if job.status != "succeeded":
+        reason = f": {job.status_message}" if job.status_message else ""
+        if options.failure_summary and job.status == "failed":
+            _fetch_failure_summary(ctx, job_id)
+        raise JobEndedError(f"job {job_id} ended {job.status}{reason}", job.status)
+    return job
+
+
+def _fetch_failure_summary(ctx: StepContext, job_id: str) -> None:
+    ctx.reporter.info("Asking Capawesome Cloud for a failure summary (this can take a minute)…")
+    try:
+        ctx.result.failure_summary = ctx.platform.failure_summary(job_id)
+    except CiError as error:
+        ctx.reporter.warning(f"no failure summary: {error.message}")
+
+
+def _on_timeout(ctx: StepContext, job_id: str, options: WaitOptions) -> None:
+    ctx.result.status = "timed_out"
+    if options.cancel_on_timeout:
+        _cancel(ctx, job_id, f"--timeout of {options.timeout:g} s reached")
+        raise LocalTimeoutError(f"--timeout of {options.timeout:g} s reached; job {job_id} was canceled")
+    raise LocalTimeoutError(
+        f"--timeout of {options.timeout:g} s reached; job {job_id} is still running (--no-cancel-on-timeout)"
+    )
+
+
+def _cancel(ctx: StepContext, job_id: str, why: str) -> None:
+    """Best effort: a cancel that fails must not hide why we stopped."""
+    if ctx.dry_run:
+        return
+    ctx.reporter.warning(f"{why}: canceling cloud job {job_id}")
+    try:
+        job = ctx.platform.cancel_job(job_id)
+        ctx.result.job_status = job.status
+    except CiError as error:
+        ctx.reporter.warning(f"could not cancel job {job_id}: {error.message}")
+
+
+def run(inputs: WaitInputs, ctx: StepContext) -> None:
+    given = [name for name in ("job_id", "build_id", "build_number", "deployment_id") if getattr(inputs, name)]
+    if len(given) != 1:
+        raise InputError("invalid --job-id: give exactly one of --job-id, --build-id, --build-number, --deployment-id")
+    title = "Capawesome job logs"
+    if inputs.job_id:
+        job_id = inputs.job_id
+    elif inputs.deployment_id:
+        inputs.require_app_id()
+        deployment = ctx.platform.get_deployment(inputs.deployment_id)
+        if not deployment.job_id:
+            raise InputError(f"invalid --deployment-id: deployment {deployment.id} has no job to wait for")
+        job_id = deployment.job_id
+        title = f"Capawesome deployment {deployment.id} logs"
+    else:
+        inputs.require_app_id()
+        build = resolve_build(ctx, inputs.build_id, inputs.build_number)
+        if not build.job_id:
+            raise CiError(f"build {build.id} has no job", ExitCode.NOT_FOUND)
+        job_id = build.job_id
+        title = f"Capawesome build {build.number or build.id} logs"
+    follow_job(ctx, job_id, title, inputs)
+    ctx.result.status = "succeeded"
