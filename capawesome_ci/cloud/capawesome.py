@@ -40,7 +40,6 @@ from capawesome_ci.steps.platform import (
 DEFAULT_BASE_URL = "https://api.cloud.capawesome.io"
 DEFAULT_CONSOLE_URL = "https://console.cloud.capawesome.io"
 LOG_PAGE_SIZE = 1000
-DOWNLOAD_CHUNK = 1 << 20
 T = TypeVar("T")
 
 # Job log payloads carry escape sequences as literal text (`\x1b[32m`); the API doc says clients
@@ -85,7 +84,7 @@ class _Download:
 
     def chunks(self) -> Iterator[bytes]:
         try:
-            yield from self._response.iter_raw(DOWNLOAD_CHUNK)
+            yield from self._response.iter_raw()
         except httpx.TransportError as error:
             raise map_transport_error(error, self._response.request) from error
 
@@ -97,7 +96,9 @@ class CapawesomePlatform:
         self.base_url = str(http.base_url).rstrip("/")
         self.console_url = console_url_for(self.base_url)
         # max_retries=0: retries belong to our transport, in one place, for SDK and own calls alike.
-        self.sdk = CapawesomeCloud(token="unused-header-set-on-client", http_client=http, max_retries=0)
+        # The SDK (re)sets Authorization on the client it is given: hand it the same token.
+        token = http.headers.get("Authorization", "").removeprefix("Bearer ")
+        self.sdk = CapawesomeCloud(token=token or "-", http_client=http, max_retries=0)
         self._app_path = f"/v1/apps/{quote(app_id, safe='')}"
 
     # -- plumbing ------------------------------------------------------------------------------

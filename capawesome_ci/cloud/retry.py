@@ -76,7 +76,7 @@ class RetryingTransport(httpx.BaseTransport):
         self,
         inner: httpx.BaseTransport,
         policy: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         on_retry: Callable[[httpx.Request, str, float], None] | None = None,
     ) -> None:
         self._inner = inner
@@ -107,7 +107,7 @@ class RetryingTransport(httpx.BaseTransport):
     def _wait(self, request: httpx.Request, reason: str, delay: float) -> None:
         if self._on_retry is not None:
             self._on_retry(request, reason, delay)
-        self._sleep(delay)
+        (self._sleep or time.sleep)(delay)
 
     def close(self) -> None:
         self._inner.close()

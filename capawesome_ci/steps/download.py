@@ -144,8 +144,13 @@ def _transfer(ctx: StepContext, artifact: Artifact, handle: Any, label: str) -> 
                     handle.seek(0)
                     handle.truncate()
                     sha, written = hashlib.sha256(), 0
-                if stream.total_size is not None:
+                if stream.total_size is not None and expected is None:
                     expected = stream.total_size
+                elif stream.total_size is not None and stream.total_size != expected:
+                    raise LocalIOError(
+                        f"download of {label}: the server sends {stream.total_size} bytes, "
+                        f"the build lists {expected}"
+                    )
                 for chunk in stream.chunks():
                     handle.write(chunk)
                     sha.update(chunk)
