@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -107,7 +108,7 @@ def _flag(name: str) -> str:
 def add_model_options(parser: argparse._ActionsContainer, model: Any) -> None:
     """One option per input field: bool → --x/--no-x, list → repeatable, anything else → a value
     that the model validates (so every CI front end shares the same checks and messages)."""
-    own = list(model.__dict__.get("__annotations__", {}))
+    own = list(inspect.get_annotations(model))
     names = own + [name for name in model.model_fields if name not in own]
     for name in names:
         info = model.model_fields[name]

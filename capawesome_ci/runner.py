@@ -65,7 +65,7 @@ def validation_message(error: ValidationError) -> str:
         got = first.get("input")
         suffix = f" (got {got!r})" if isinstance(got, (str, int, float)) and repr(got) not in text else ""
         return f"invalid {flag}: {text}{suffix}"
-    return f"invalid input: {text}"
+    return text  # model-level checks name their inputs themselves
 
 
 @contextmanager

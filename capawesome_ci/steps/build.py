@@ -86,14 +86,19 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
 
     @model_validator(mode="after")
     def _consistent(self) -> BuildInputs:
+        self.variables()  # fail now, before any request, on an unreadable --var-file
         allowed = BUILD_TYPES[self.platform]
         if self.type is not None and self.type not in allowed:
             expected = ", ".join(allowed) if allowed else "no type for web builds"
-            raise ValueError(f"type {self.type!r} does not fit platform {self.platform} (expected {expected})")
+            raise ValueError(
+                f"invalid --type: {self.type!r} does not fit platform {self.platform} (expected {expected})"
+            )
         if self.platform == "web" and self.destination:
-            raise ValueError("a web build deploys to channels, not to a --destination")
+            raise ValueError("invalid --destination: a web build deploys to channels, not to a destination")
         if self.platform != "web" and self.channel:
-            raise ValueError("channels take web builds (live updates); use --destination for native builds")
+            raise ValueError(
+                "invalid --channel: channels take web builds (live updates); use --destination for native builds"
+            )
         if not self.wait:
             chained = [
                 flag
@@ -106,13 +111,12 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
                 if on
             ]
             if chained:
-                raise ValueError(f"{chained[0]} needs the build to finish; drop --no-wait")
+                raise ValueError(f"invalid {chained[0]}: it needs the build to finish; drop --no-wait")
         return self
 
     def variables(self) -> dict[str, str]:
-        values = parse_dotenv(self.var_file) if self.var_file else {}
-        values.update(parse_key_values(self.var, "each --var"))
-        return values
+        """--var wins over the same key in --var-file."""
+        return {**(parse_dotenv(self.var_file) if self.var_file else {}), **parse_key_values(self.var, "each --var")}
 
 
 def default_git_ref(environ: dict[str, str]) -> str | None:

@@ -5,9 +5,9 @@ Re-running a deploy that already took effect sends nothing and says so.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from capawesome_ci.errors import InputError, NotFoundError
+from capawesome_ci.errors import NotFoundError
 from capawesome_ci.steps.context import StepContext, resolve_build
 from capawesome_ci.steps.inputs import BuildSelector, DeployOptions, StepInputs, WaitOptions
 from capawesome_ci.steps.platform import Build, Channel
@@ -20,6 +20,13 @@ ROLLOUT_EPSILON = 1e-6
 
 class DeployInputs(StepInputs, BuildSelector, DeployOptions, WaitOptions):
     wait: bool = Field(default=True, description="Wait for a destination deployment's job to finish")
+
+    @model_validator(mode="after")
+    def _targets(self) -> DeployInputs:
+        self.check_one_build()
+        if not self.channel and not self.destination:
+            raise ValueError("missing --channel: give --channel NAME (repeatable) and/or --destination NAME")
+        return self
 
 
 def _channel(ctx: StepContext, name: str, create: bool) -> Channel:
@@ -111,9 +118,6 @@ def deploy_to_destination(ctx: StepContext, build: Build, inputs: DeployOptions,
 
 def run(inputs: DeployInputs, ctx: StepContext) -> None:
     inputs.require_app_id()
-    inputs.require_one_build()
-    if not inputs.channel and not inputs.destination:
-        raise InputError("missing --channel: give --channel NAME (repeatable) and/or --destination NAME")
     build = resolve_build(ctx, inputs.build_id, inputs.build_number)
     if inputs.channel:
         deploy_to_channels(ctx, build, inputs.channel, inputs.rollout, inputs.create_channel)

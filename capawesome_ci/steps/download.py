@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from capawesome_ci.errors import LocalIOError, NotFoundError, TransientError
 from capawesome_ci.steps.context import StepContext, resolve_build
@@ -41,7 +41,10 @@ class DownloadOptions(StepInputs):
 
 
 class DownloadInputs(DownloadOptions, BuildSelector):
-    pass
+    @model_validator(mode="after")
+    def _one_build(self) -> DownloadInputs:
+        self.check_one_build()
+        return self
 
 
 def safe_file_name(artifact: Artifact, build: Build) -> str:
@@ -148,8 +151,7 @@ def _transfer(ctx: StepContext, artifact: Artifact, handle: Any, label: str) -> 
                     expected = stream.total_size
                 elif stream.total_size is not None and stream.total_size != expected:
                     raise LocalIOError(
-                        f"download of {label}: the server sends {stream.total_size} bytes, "
-                        f"the build lists {expected}"
+                        f"download of {label}: the server sends {stream.total_size} bytes, the build lists {expected}"
                     )
                 for chunk in stream.chunks():
                     handle.write(chunk)
@@ -169,7 +171,6 @@ def _transfer(ctx: StepContext, artifact: Artifact, handle: Any, label: str) -> 
 
 def run(inputs: DownloadInputs, ctx: StepContext) -> None:
     inputs.require_app_id()
-    inputs.require_one_build()
     build = resolve_build(ctx, inputs.build_id, inputs.build_number)
     download_artifacts(ctx, build, inputs.type, inputs.output_dir)
     ctx.result.status = "succeeded"

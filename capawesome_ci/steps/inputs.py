@@ -6,6 +6,7 @@ A field's name is its CLI flag (`rollout` → `--rollout`) and, later, its actio
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,9 @@ class BuildSelector(BaseModel):
             raise ValueError(f"must be a build number like 42, got {value!r}")
         return value.lstrip("#") if value else value
 
-    def require_one_build(self) -> None:
+    def check_one_build(self) -> None:
         if bool(self.build_id) == bool(self.build_number):
-            raise InputError("invalid --build-id: give exactly one of --build-id and --build-number")
+            raise ValueError("invalid --build-id: give exactly one of --build-id and --build-number")
 
 
 class WaitOptions(BaseModel):
@@ -186,30 +187,34 @@ class DeployOptions(BaseModel):
     @model_validator(mode="after")
     def _release_notes_need_destination(self) -> DeployOptions:
         if (self.release_notes or self.release_notes_file) and not self.destination:
-            raise ValueError("release notes apply only to a --destination")
+            raise ValueError("invalid --release-notes: release notes apply only to a --destination")
         if self.release_notes and self.release_notes_file:
-            raise ValueError("give --release-notes or --release-notes-file, not both")
+            raise ValueError("invalid --release-notes-file: give --release-notes or --release-notes-file, not both")
+        self.release_notes_dict()  # fail now, before any request, on an unreadable file
         return self
 
     def release_notes_dict(self) -> dict[str, str] | None:
-        if self.release_notes:
-            return {"default": self.release_notes}
-        if self.release_notes_file is None:
-            return None
-        import json
+        if self.release_notes_file is not None:
+            return read_release_notes(self.release_notes_file)
+        return {"default": self.release_notes} if self.release_notes else None
 
-        try:
-            text = self.release_notes_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"invalid --release-notes-file: cannot read {self.release_notes_file}: {error}") from None
-        if text.lstrip().startswith("{"):
-            try:
-                notes = json.loads(text)
-            except ValueError as error:
-                raise InputError(f"invalid --release-notes-file: not valid JSON: {error}") from None
-            if not isinstance(notes, dict) or not all(isinstance(v, str) for v in notes.values()):
-                raise InputError("invalid --release-notes-file: JSON must map locales to strings")
-            if "default" not in notes:
-                raise InputError('invalid --release-notes-file: JSON needs a "default" entry')
-            return notes
+
+def read_release_notes(path: Path) -> dict[str, str]:
+    """Plain text (the default entry) or JSON {"default": …, "<locale>": …}."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"invalid --release-notes-file: cannot read {path}: {getattr(error, 'strerror', None) or error}"
+        ) from None
+    if not text.lstrip().startswith("{"):
         return {"default": text.strip()}
+    try:
+        notes = json.loads(text)
+    except ValueError as error:
+        raise InputError(f"invalid --release-notes-file: not valid JSON: {error}") from None
+    if not isinstance(notes, dict) or not all(isinstance(v, str) for v in notes.values()):
+        raise InputError("invalid --release-notes-file: the JSON must map locales to strings")
+    if "default" not in notes:
+        raise InputError('invalid --release-notes-file: the JSON needs a "default" entry')
+    return notes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from capawesome_ci.errors import (
     CiError,
@@ -30,9 +30,20 @@ MAX_POLL_FAILURES = 5
 CANCEL_GRACE_SECONDS = 5.0
 
 
+SELECTORS = ("job_id", "build_id", "build_number", "deployment_id")
+
+
 class WaitInputs(StepInputs, BuildSelector, WaitOptions):
     job_id: str | None = Field(default=None, description="Id of the job to follow")
     deployment_id: str | None = Field(default=None, description="Id of a deployment whose job to follow")
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> WaitInputs:
+        if sum(1 for name in SELECTORS if getattr(self, name)) != 1:
+            raise ValueError(
+                "invalid --job-id: give exactly one of --job-id, --build-id, --build-number, --deployment-id"
+            )
+        return self
 
 
 class JobFollower:
@@ -142,10 +153,6 @@ def _cancel(ctx: StepContext, job_id: str, why: str) -> None:
 
 
 def run(inputs: WaitInputs, ctx: StepContext) -> None:
-    given = [name for name in ("job_id", "build_id", "build_number", "deployment_id") if getattr(inputs, name)]
-    if len(given) != 1:
-        raise InputError("invalid --job-id: give exactly one of --job-id, --build-id, --build-number, --deployment-id")
-    title = "Capawesome job logs"
     if inputs.job_id:
         job_id = inputs.job_id
     elif inputs.deployment_id:
