@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -41,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
 }
 # Global options that take a value (so the command can be found without parsing everything).
-VALUE_OPTIONS = {"--token", "--token-file", "--base-url", "--app-id", "--output-file"}
+VALUE_OPTIONS = {"--token", "--token-file", "--base-url", "--app-id", "--output-file", "--ci"}
 EPILOG = """\
 exit codes: 0 ok · 1 job failed · 2 bad input · 3 auth · 4 not found · 5 job canceled ·
 6 job rejected · 7 job timed out (server) · 8 local I/O or checksum · 75 transient, safe to retry ·
@@ -94,6 +93,12 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     )
     group.add_argument("--output-file", default=default, metavar="FILE", help="also write the JSON result to FILE")
     group.add_argument(
+        "--ci",
+        default=default,
+        metavar="{auto,local,github}",
+        help="where outputs go (default: auto-detected from the environment)",
+    )
+    group.add_argument(
         "--debug",
         action="store_true",
         default=flag_default,
@@ -108,9 +113,9 @@ def _flag(name: str) -> str:
 def add_model_options(parser: argparse._ActionsContainer, model: Any) -> None:
     """One option per input field: bool → --x/--no-x, list → repeatable, anything else → a value
     that the model validates (so every CI front end shares the same checks and messages)."""
-    own = list(inspect.get_annotations(model))
-    names = own + [name for name in model.model_fields if name not in own]
-    for name in names:
+    from capawesome_ci.steps.inputs import ordered_fields
+
+    for name in ordered_fields(model):
         info = model.model_fields[name]
         if name == "app_id":
             continue  # a global option
@@ -171,6 +176,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             model = getattr(importlib.import_module(module_name), model_name)
             add_model_options(sub.add_argument_group(f"{name} options"), model)
         _global_options(sub, suppress=True)
+    action = commands.add_parser("action", help="run a step with inputs from INPUT_* variables (container actions)")
+    action.add_argument("step", choices=list(COMMANDS), help="the step to run")
     sandbox = commands.add_parser("sandbox", help="the embedded Capawesome Cloud emulator")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="<action>", parser_class=OneLineParser)
     serve = sandbox_commands.add_parser("serve", help="serve the emulator over HTTP on loopback until interrupted")
@@ -197,11 +204,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.sandbox_command != "serve":
             parser.error("sandbox needs an action: sandbox serve")
         return runner.serve_sandbox(args)
+    if args.command == "action":
+        return run_action(args.step)
     module_name, model_name, _ = COMMANDS[args.command]
     module = importlib.import_module(module_name)
     fields = getattr(module, model_name).model_fields
     given = {name: getattr(args, name) for name in fields if name != "app_id" and hasattr(args, name)}
     return runner.run_step(args.command, module, getattr(module, model_name), given, args)
+
+
+def run_action(step: str) -> int:
+    """Inputs come from the runner's environment, as a container action receives them."""
+    import os
+
+    from capawesome_ci import runner
+    from capawesome_ci.ci.action_inputs import parse_bool, read_input, read_model_inputs
+    from capawesome_ci.errors import InputError
+
+    environ = dict(os.environ)
+    module_name, model_name, _ = COMMANDS[step]
+    module = importlib.import_module(module_name)
+    model = getattr(module, model_name)
+    try:
+        given = read_model_inputs(model, environ)
+        dry_run = parse_bool("dry-run", read_input(environ, "dry-run") or "false")
+    except InputError as error:
+        sys.stderr.write(f"::error title=capawesome-ci::{error.message}\n")
+        return int(error.exit_code)
+    args = argparse.Namespace(
+        command=step,
+        token=read_input(environ, "token"),
+        token_file=None,
+        base_url=read_input(environ, "base-url"),
+        app_id=read_input(environ, "app-id"),
+        sandbox=False,
+        dry_run=dry_run,
+        json=False,
+        output_file=None,
+        debug=False,
+        ci=None,
+        naming="input",
+    )
+    return runner.run_step(step, module, model, given, args, environ)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from capawesome_ci.ci.detect import make_reporter
 from capawesome_ci.ci.local import LocalReporter
 from capawesome_ci.errors import CiError, ExitCode, InputError, Interrupted, JobEndedError, LocalIOError
 from capawesome_ci.steps.result import PlannedRequest, StepResult
@@ -115,7 +117,11 @@ def run_step(
     environ: dict[str, str] | None = None,
 ) -> int:
     environ = dict(os.environ if environ is None else environ)
-    reporter = LocalReporter(json_output=args.json, debug=args.debug)
+    try:
+        reporter = make_reporter(getattr(args, "ci", None), environ, args.json, args.debug)
+    except InputError as error:
+        sys.stderr.write(f"error: {error.message}\n")
+        return int(error.exit_code)
     result = StepResult(command=command, dry_run=args.dry_run)
     exit_code: int = ExitCode.OK
     with ExitStack() as stack:
@@ -174,6 +180,8 @@ def run_step(
             module.run(inputs, ctx)
         except CiError as error:
             exit_code = error.exit_code
+            if getattr(args, "naming", "flag") == "input":  # action users know `rollout`, not `--rollout`
+                error.message = re.sub(r"^(invalid|missing) --([a-z0-9-]+)", r"\1 input \2", error.message)
             result.error = error.message
             if isinstance(error, JobEndedError):
                 result.status = error.status

@@ -47,7 +47,7 @@ class RetryPolicy:
         return method.upper() in IDEMPOTENT_METHODS and isinstance(error, httpx.TransportError)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        backoff = min(self.backoff_cap, self.backoff_base * (2**attempt)) * (1 + random.uniform(0, 0.2))
+        backoff = min(self.backoff_cap, self.backoff_base * float(1 << attempt)) * (1 + random.uniform(0, 0.2))
         return backoff if retry_after is None else max(backoff, retry_after)
 
 

@@ -103,6 +103,14 @@ def parse_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+def ordered_fields(model: type[BaseModel]) -> list[str]:
+    """The model's own fields first, then the inherited ones: how help texts list them."""
+    import inspect
+
+    own = [name for name in inspect.get_annotations(model) if name in model.model_fields]
+    return own + [name for name in model.model_fields if name not in own]
+
+
 class StepInputs(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -153,7 +161,7 @@ class WaitOptions(BaseModel):
 class DeployOptions(BaseModel):
     channel: list[str] = Field(
         default_factory=list,
-        description="Live-update channel to deploy to (or a comma-separated list)",
+        description="Live-update channel(s) to deploy to",
         json_schema_extra={"metavar": "NAME"},
     )
     rollout: float = Field(

@@ -1,0 +1,22 @@
+# The capawesome-ci image: GitHub container actions, GitLab CI jobs and Bitbucket pipes.
+FROM python:3.12-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY capawesome_ci ./capawesome_ci
+RUN pip wheel --no-deps --wheel-dir /wheels . \
+ && pip download --dest /wheels "capawesome-cloud>=0.3,<0.4" "httpx>=0.27,<1" "pydantic>=2.7,<3"
+
+FROM python:3.12-slim
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    DEBIAN_FRONTEND=noninteractive
+COPY --from=build /wheels /wheels
+RUN pip install --no-index --find-links /wheels capawesome-ci && rm -rf /wheels \
+ && capawesome-ci --version
+# Exec form, absolute path: the runner passes `args:` without a shell. As PID 1 the CLI installs
+# its own SIGINT/SIGTERM handlers (cancel the cloud job, exit 130/143).
+ENTRYPOINT ["/usr/local/bin/capawesome-ci"]
+CMD ["--help"]
