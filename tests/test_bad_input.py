@@ -32,7 +32,10 @@ CASES: list[tuple[list[str], str]] = [
     (["build", "--platform", "web", "--channel", "p", "--rollout", "half"], "invalid --rollout"),
     (["build", "--platform", "android", "--channel", "production"], "channels take web builds"),
     (["build", "--platform", "web", "--destination", "store"], "invalid --destination"),
-    (["build", "--platform", "android", "--no-wait", "--download", "apk"], "invalid --download: it needs the build to finish"),
+    (
+        ["build", "--platform", "android", "--no-wait", "--download", "apk"],
+        "invalid --download: it needs the build to finish",
+    ),
     (["build", "--platform", "android", "--share", "--share-expires-in-days", "0"], "invalid --share-expires-in-days"),
     (["build", "--platform", "android", "--share-expires-in-days", "soon"], "invalid --share-expires-in-days"),
     (["build", "--platform", "android", "--release-notes", "x"], "release notes apply only to a --destination"),
@@ -51,12 +54,18 @@ CASES: list[tuple[list[str], str]] = [
     # deploy
     (["deploy", "--build-id", "b"], "missing --channel"),
     (["deploy", "--build-id", "b", "--channel", "p", "--rollout", "101"], "invalid --rollout"),
-    (["deploy", "--build-id", "b", "--destination", "d", "--release-notes-file", "missing.txt"],
-     "invalid --release-notes-file"),
-    (["deploy", "--build-id", "b", "--destination", "d", "--release-notes-file", "nodefault.json"],
-     'needs a "default" entry'),
-    (["deploy", "--build-id", "b", "--destination", "d", "--release-notes", "x", "--release-notes-file", "n.txt"],
-     "not both"),
+    (
+        ["deploy", "--build-id", "b", "--destination", "d", "--release-notes-file", "missing.txt"],
+        "invalid --release-notes-file",
+    ),
+    (
+        ["deploy", "--build-id", "b", "--destination", "d", "--release-notes-file", "nodefault.json"],
+        'needs a "default" entry',
+    ),
+    (
+        ["deploy", "--build-id", "b", "--destination", "d", "--release-notes", "x", "--release-notes-file", "n.txt"],
+        "not both",
+    ),
     (["deploy", "--channel", "p"], "invalid --build-id"),
     # rollout
     (["rollout", "--percentage", "5"], "missing --channel"),
@@ -94,7 +103,9 @@ def test_bad_input_is_one_line_and_exit_2(
     assert captured.out == ""
 
 
-@pytest.mark.parametrize("argv", [["build", "--platform", "android"], ["rollout", "--channel", "p", "--percentage", "1"]])
+@pytest.mark.parametrize(
+    "argv", [["build", "--platform", "android"], ["rollout", "--channel", "p", "--percentage", "1"]]
+)
 def test_bad_input_in_json_mode_still_prints_one_json_result(
     argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -103,7 +114,9 @@ def test_bad_input_in_json_mode_still_prints_one_json_result(
     monkeypatch.delenv("CAPAWESOME_CLOUD_TOKEN", raising=False)
     monkeypatch.delenv("CAPAWESOME_TOKEN", raising=False)
     monkeypatch.setenv("CI", "true")
-    code = main(["--json", *argv, "--timeout", "never"] if argv[0] == "build" else ["--json", *argv, "--percentage", "x"])
+    code = main(
+        ["--json", *argv, "--timeout", "never"] if argv[0] == "build" else ["--json", *argv, "--percentage", "x"]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 2
     assert out["status"] == "error"

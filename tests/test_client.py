@@ -75,8 +75,13 @@ def test_token_file(tmp_path: Path) -> None:
         (401, {"message": "Unauthorized."}, AuthError, ExitCode.AUTH, "Unauthorized."),
         (403, {"error": "Forbidden"}, AuthError, ExitCode.AUTH, "Forbidden"),
         (404, {"message": "App not found."}, NotFoundError, ExitCode.NOT_FOUND, "App not found."),
-        (400, {"error": {"issues": [{"path": ["platform"], "message": "Required"}]}}, None, ExitCode.USAGE,
-         "platform: Required"),
+        (
+            400,
+            {"error": {"issues": [{"path": ["platform"], "message": "Required"}]}},
+            None,
+            ExitCode.USAGE,
+            "platform: Required",
+        ),
         (422, {"error": [{"path": ["a", "b"], "message": "Bad"}]}, None, ExitCode.USAGE, "a.b: Bad"),
         (409, "<html><body>gateway</body></html>", None, ExitCode.USAGE, "HTTP 409"),
     ],
@@ -84,9 +89,7 @@ def test_token_file(tmp_path: Path) -> None:
 def test_error_mapping(
     platform: CapawesomePlatform, code: int, body: object, error: type[Exception] | None, exit_code: int, text: str
 ) -> None:
-    response = (
-        httpx.Response(code, json=body) if not isinstance(body, str) else httpx.Response(code, text=body)
-    )
+    response = httpx.Response(code, json=body) if not isinstance(body, str) else httpx.Response(code, text=body)
     with respx.mock(base_url=BASE) as mock:
         mock.get(APP).mock(return_value=response)
         with pytest.raises(error or Exception) as caught:

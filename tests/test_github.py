@@ -61,7 +61,7 @@ def test_a_value_cannot_inject_another_output(tmp_path: Path) -> None:
 
 
 def test_publish_writes_outputs_and_summary(tmp_path: Path) -> None:
-    github, out, _ = reporter(tmp_path)
+    github, _, _ = reporter(tmp_path)
     result = StepResult(
         command="build",
         status="succeeded",

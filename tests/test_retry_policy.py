@@ -76,9 +76,7 @@ def test_retry_table(method: str, outcomes: list[object], calls: int, error: typ
 def test_retry_after_seconds_and_http_date_are_honoured(no_sleep: list[float]) -> None:
     with respx.mock(base_url=BASE) as mock:
         mock.get("/v1/a").mock(side_effect=[status(429, **{"Retry-After": "7"}), ok()])
-        mock.get("/v1/b").mock(
-            side_effect=[status(503, **{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}), ok()]
-        )
+        mock.get("/v1/b").mock(side_effect=[status(503, **{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}), ok()])
         with make_http_client(BASE, "t") as http:
             http.get("/v1/a")
             http.get("/v1/b")

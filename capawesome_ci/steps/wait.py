@@ -153,6 +153,7 @@ def _cancel(ctx: StepContext, job_id: str, why: str) -> None:
 
 
 def run(inputs: WaitInputs, ctx: StepContext) -> None:
+    title = "Capawesome job logs"
     if inputs.job_id:
         job_id = inputs.job_id
     elif inputs.deployment_id:
