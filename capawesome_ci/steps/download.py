@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
@@ -19,6 +21,8 @@ from capawesome_ci.steps.result import ArtifactResult
 
 # How often a broken transfer is resumed (Range) or restarted before it counts as failed.
 DOWNLOAD_ATTEMPTS = 4
+# Network reads arrive in 64 KiB pieces; hashing and writing them a MiB at a time costs less.
+WRITE_BATCH = 1 << 20
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
 EXTENSIONS = {"dsym": "dSYM.zip", "xcarchive": "xcarchive.zip", "app": "app.zip", "manifest": "json"}
@@ -111,22 +115,80 @@ def download_artifacts(ctx: StepContext, build: Build, types: list[str], output_
         ctx.reporter.info(f"Downloaded {artifact.type} to {target} ({size} bytes, sha256 {digest})")
 
 
+class WritableFile(Protocol):
+    def write(self, data: bytes, /) -> int | None: ...
+    def seek(self, offset: int, /) -> int: ...
+    def truncate(self) -> int: ...
+
+
+class HashingWriter:
+    """Hashes and writes chunks on a second thread: SHA-256 and file writes release the GIL, so
+    they overlap with reading the network. The queue is bounded, so memory stays constant."""
+
+    def __init__(self, handle: WritableFile, depth: int = 4) -> None:
+        self._handle = handle
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self.sha = hashlib.sha256()
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="download-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            try:
+                if chunk is None:
+                    return
+                if self._error is None:
+                    self.sha.update(chunk)
+                    self._handle.write(chunk)
+            except BaseException as error:  # reported to the reading thread on its next call
+                self._error = error
+            finally:
+                self._queue.task_done()
+
+    def write(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+        self.written += len(chunk)
+
+    def restart(self) -> None:
+        """Throw away what was written (the server ignored our Range request)."""
+        self.flush()
+        self._handle.seek(0)
+        self._handle.truncate()
+        self.sha, self.written = hashlib.sha256(), 0
+
+    def flush(self) -> None:
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
 def stream_to_file(ctx: StepContext, artifact: Artifact, target: Path) -> tuple[int, str]:
     """Write to a temporary file beside `target`, hash while writing, then rename atomically.
     A broken transfer resumes with a Range request (or restarts); nothing partial is left behind."""
     try:
         # Closed by the `with handle` below; delete=False because we rename it on success.
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False, buffering=0
         )
     except OSError as error:
         raise LocalIOError(f"cannot write into {target.parent}: {error.strerror}") from None
     temp = Path(handle.name)
     try:
         with handle:
-            size, digest = _transfer(ctx, artifact, handle, target.name)
-            handle.flush()
-            os.fsync(handle.fileno())
+            writer = HashingWriter(handle)
+            try:
+                size, digest = _transfer(ctx, artifact, writer, target.name)
+            finally:
+                writer.close()
         os.replace(temp, target)
         return size, digest
     except OSError as error:
@@ -135,36 +197,40 @@ def stream_to_file(ctx: StepContext, artifact: Artifact, target: Path) -> tuple[
         temp.unlink(missing_ok=True)
 
 
-def _transfer(ctx: StepContext, artifact: Artifact, handle: Any, label: str) -> tuple[int, str]:
-    sha = hashlib.sha256()
-    written = 0
+def _transfer(ctx: StepContext, artifact: Artifact, writer: HashingWriter, label: str) -> tuple[int, str]:
     expected = artifact.size
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         try:
-            with ctx.platform.open_artifact(artifact, start=written) as stream:
-                if written and not stream.partial:
-                    # The server ignored Range: start over.
-                    handle.seek(0)
-                    handle.truncate()
-                    sha, written = hashlib.sha256(), 0
+            with ctx.platform.open_artifact(artifact, start=writer.written) as stream:
+                if writer.written and not stream.partial:
+                    writer.restart()  # the server ignored Range: start over
                 if stream.total_size is not None and expected is None:
                     expected = stream.total_size
                 elif stream.total_size is not None and stream.total_size != expected:
                     raise LocalIOError(
                         f"download of {label}: the server sends {stream.total_size} bytes, the build lists {expected}"
                     )
-                for chunk in stream.chunks():
-                    handle.write(chunk)
-                    sha.update(chunk)
-                    written += len(chunk)
-                    ctx.reporter.progress(label, written, expected)
-            if expected is not None and written != expected:
-                raise TransientError(f"download of {label} ended after {written} of {expected} bytes")
-            return written, sha.hexdigest()
+                batch = bytearray()
+                try:
+                    for chunk in stream.chunks():
+                        batch += chunk
+                        if len(batch) >= WRITE_BATCH:
+                            writer.write(bytes(batch))
+                            batch.clear()
+                            ctx.reporter.progress(label, writer.written, expected)
+                finally:
+                    if batch:  # bytes received before a reset are good: resume after them
+                        writer.write(bytes(batch))
+            writer.flush()
+            if expected is not None and writer.written != expected:
+                raise TransientError(f"download of {label} ended after {writer.written} of {expected} bytes")
+            return writer.written, writer.sha.hexdigest()
         except TransientError as error:
             if attempt == DOWNLOAD_ATTEMPTS:
                 raise LocalIOError(f"download of {label} failed after {attempt} attempts: {error.message}") from None
-            ctx.reporter.warning(f"download of {label} interrupted at {written} bytes ({error.message}); resuming")
+            ctx.reporter.warning(
+                f"download of {label} interrupted at {writer.written} bytes ({error.message}); resuming"
+            )
             ctx.sleep(min(2.0 * attempt, 10.0))
     raise AssertionError("unreachable")
 
