@@ -47,6 +47,7 @@ def test_build_wait_download_deploy_flow(cli: Any, sandbox: Sandbox, tmp_path: P
     for artifact in data["artifacts"]:
         path = tmp_path / artifact["path"]
         assert path.stat().st_size == artifact["size"] == 256 * 1024
+        assert path.stat().st_mode & 0o777 == 0o644  # not the 0600 of a temporary file (umask 022)
         assert artifact["sha256"] == artifact_sha256(f"{sandbox.config.seed}:{artifact['id']}", artifact["size"])
     assert not list(tmp_path.glob(".*.part"))
 

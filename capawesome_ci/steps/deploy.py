@@ -29,6 +29,10 @@ class DeployInputs(StepInputs, BuildSelector, DeployOptions, WaitOptions):
         return self
 
 
+def _label(build: Build) -> str:
+    return f"#{build.number}" if build.number else build.id
+
+
 def _channel(ctx: StepContext, name: str, create: bool) -> Channel:
     channel = ctx.platform.find_channel(name)
     if channel is not None:
@@ -51,9 +55,7 @@ def deploy_to_channels(ctx: StepContext, build: Build, names: list[str], rollout
             and active.rollout_percentage is not None
             and abs(active.rollout_percentage - rollout) < ROLLOUT_EPSILON
         ):
-            ctx.reporter.info(
-                f"Channel {name} already serves build {build.number or build.id} at {rollout:g} %: nothing to do"
-            )
+            ctx.reporter.info(f"Channel {name} already serves build {_label(build)} at {rollout:g} %: nothing to do")
             ctx.result.deployments.append(
                 DeploymentResult(id=active.id, channel=name, rollout_percentage=rollout, url=active.url, noop=True)
             )
@@ -68,7 +70,7 @@ def deploy_to_channels(ctx: StepContext, build: Build, names: list[str], rollout
             )
         )
         verb = "Would deploy" if deployment.planned else "Deployed"
-        ctx.reporter.info(f"{verb} build {build.number or build.id} to channel {name} at {rollout:g} %")
+        ctx.reporter.info(f"{verb} build {_label(build)} to channel {name} at {rollout:g} %")
 
 
 def deploy_to_destination(ctx: StepContext, build: Build, inputs: DeployOptions, wait: WaitOptions | None) -> None:
@@ -82,7 +84,7 @@ def deploy_to_destination(ctx: StepContext, build: Build, inputs: DeployOptions,
             continue
         status = ctx.platform.get_job(earlier.job_id).status if earlier.job_id else None
         if status in (None, "succeeded", "queued", "pending", "in_progress"):
-            ctx.reporter.info(f"Build {build.number or build.id} was already deployed to {name}: nothing sent")
+            ctx.reporter.info(f"Build {_label(build)} was already deployed to {name}: nothing sent")
             entry = DeploymentResult(
                 id=earlier.id,
                 destination=name,
@@ -106,9 +108,9 @@ def deploy_to_destination(ctx: StepContext, build: Build, inputs: DeployOptions,
     )
     ctx.result.deployments.append(entry)
     if deployment.planned:
-        ctx.reporter.info(f"Would deploy build {build.number or build.id} to destination {name}")
+        ctx.reporter.info(f"Would deploy build {_label(build)} to destination {name}")
         return
-    ctx.reporter.info(f"Deploying build {build.number or build.id} to destination {name}")
+    ctx.reporter.info(f"Deploying build {_label(build)} to destination {name}")
     if wait is not None and deployment.job_id:
         try:
             follow_job(ctx, deployment.job_id, f"Capawesome deployment to {name}", wait)

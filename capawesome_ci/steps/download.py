@@ -25,6 +25,9 @@ DOWNLOAD_ATTEMPTS = 4
 WRITE_BATCH = 1 << 20
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
+# Temporary files are created 0600; the finished file gets the usual permissions (0666 & ~umask).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 EXTENSIONS = {"dsym": "dSYM.zip", "xcarchive": "xcarchive.zip", "app": "app.zip", "manifest": "json"}
 
 
@@ -189,6 +192,7 @@ def stream_to_file(ctx: StepContext, artifact: Artifact, target: Path) -> tuple[
                 size, digest = _transfer(ctx, artifact, writer, target.name)
             finally:
                 writer.close()
+        os.chmod(temp, 0o666 & ~_UMASK)
         os.replace(temp, target)
         return size, digest
     except OSError as error:
