@@ -87,3 +87,66 @@ def cli(sandbox: Sandbox, tmp_path: Path) -> Any:
         return run_cli(args, sandbox, **kwargs)
 
     return run
+
+
+# -- containers (see ../shared/tools/README.md) ----------------------------------------------------
+CONTAINER_HINT = 'run `../shared/tools/container-env up` and `eval "$(../shared/tools/container-env env)"`'
+IMAGE_TAG = "capawesome-ci:test"
+
+
+def _unavailable(reason: str) -> None:
+    """Skip, or fail when REQUIRE_CONTAINER_TESTS=1 (CI), with a message that says what to do."""
+    if os.environ.get("REQUIRE_CONTAINER_TESTS") == "1":
+        pytest.fail(f"{reason}; {CONTAINER_HINT}", pytrace=False)
+    pytest.skip(f"{reason}; {CONTAINER_HINT}")
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Any:
+    try:
+        import docker
+    except ImportError:
+        _unavailable("the docker SDK is not installed")
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as error:
+        _unavailable(f"no container engine ({type(error).__name__})")
+    return client
+
+
+def build_image(docker_client: Any, *tags: str) -> str:
+    """Build the real Dockerfile with the host network (pip reaches the registry), tag it as asked."""
+    import fcntl
+
+    # xdist workers share the engine: build once at a time; the layer cache makes the rest instant.
+    with open(Path(os.environ.get("TMPDIR", "/tmp")) / "capawesome-ci-image.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        image, _ = docker_client.images.build(path=str(REPO_ROOT), tag=tags[0], network_mode="host", rm=True)
+        for tag in tags[1:]:
+            image.tag(tag)
+    return tags[0]
+
+
+@pytest.fixture(scope="session")
+def image(docker_client: Any) -> str:
+    return build_image(docker_client, IMAGE_TAG)
+
+
+@pytest.fixture(scope="session")
+def act(docker_client: Any) -> list[str]:
+    import shlex
+    import shutil
+
+    exe = os.environ.get("CONTAINER_ENV_ACT") or shutil.which("act")
+    if not exe:
+        _unavailable("act is not installed")
+    return [exe, *shlex.split(os.environ.get("CONTAINER_ENV_ACT_ARGS", ""))]
+
+
+def act_action_tag(uses: str) -> str:
+    """The tag act gives the image of a local Docker action (`./actions/build` → act-actions-build-dockeraction)."""
+    import re
+
+    name = re.sub(r"[^a-zA-Z0-9]", "-", uses) + "-dockeraction"
+    return ("act-" + name.lstrip("-")).lower() + ":latest"
