@@ -36,7 +36,7 @@ def test_workflow_build_download_deploy(docker_client: Any, act: list[str], sand
     assert "Job succeeded" in log
     # act shows each step's $GITHUB_STEP_SUMMARY: the job summary of every action.
     assert "Summary - ### capawesome-ci build: succeeded" in log
-    assert "| artifacts/web.zip | zip | 1.0 MiB |" in log
+    assert "| artifacts/web.zip | zip | 256.0 KiB |" in log
     assert "| channel production | 30 % | created |" in log
     assert sandbox.token not in log  # masked by ::add-mask:: and by act's secret masking
     # The deployment really happened, at 30 %, once.
