@@ -21,12 +21,22 @@ def test_workflow_build_download_deploy(docker_client: Any, act: list[str], sand
     build_image(docker_client, *(act_action_tag(f"./actions/{step}") for step in ("build", "download", "deploy")))
     result = subprocess.run(
         [
-            *act, "--rebuild=false", "push", "-W", WORKFLOW,
-            "-s", f"CAPAWESOME_CLOUD_TOKEN={sandbox.token}",
-            "--env", f"CAPAWESOME_CLOUD_BASE_URL={sandbox.base_url}",
-            "--env", f"CAPAWESOME_APP_ID={sandbox.app_id}",
+            *act,
+            "--rebuild=false",
+            "push",
+            "-W",
+            WORKFLOW,
+            "-s",
+            f"CAPAWESOME_CLOUD_TOKEN={sandbox.token}",
+            "--env",
+            f"CAPAWESOME_CLOUD_BASE_URL={sandbox.base_url}",
+            "--env",
+            f"CAPAWESOME_APP_ID={sandbox.app_id}",
         ],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log
