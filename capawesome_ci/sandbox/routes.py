@@ -1,54 +1,47 @@
 """The REST endpoints of the sandbox, with the paths, fields, list semantics and error bodies of
-Capawesome Cloud (see shared/reference/capawesome-cloud-api.md)."""
+Capawesome Cloud (see shared/reference/capawesome-cloud-api.md §1–§5)."""
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from capawesome_ci.sandbox.artifacts import artifact_chunks
-from capawesome_ci.sandbox.http import ApiFailure, Request, Response, invalid, not_found
+from capawesome_ci.sandbox.server import ApiFailure, Request, Response, bad_request, invalid, not_found
 from capawesome_ci.sandbox.state import (
-    ANDROID_LINES,
-    DEPLOY_LINES,
-    IOS_LINES,
+    LOG_TEMPLATES,
     OUTCOMES,
     TERMINAL,
-    WEB_LINES,
+    JobRecord,
+    RequestRecord,
     SandboxState,
+    iso,
+    job_json,
     new_id,
-    now_iso,
 )
 
-BUILD_TYPES = {
+BUILD_TYPES: dict[str, tuple[str, ...]] = {
     "android": ("debug", "release"),
     "ios": ("simulator", "development", "ad-hoc", "app-store", "enterprise"),
     "web": (),
 }
-BUILD_FIELDS = {
-    "platform",
-    "type",
-    "stack",
-    "gitRef",
-    "appBuildSourceId",
-    "appCertificateId",
-    "appCertificateName",
-    "appConfigurationId",
-    "appConfigurationName",
-    "appEnvironmentId",
-    "appEnvironmentName",
-    "adHocEnvironmentVariables",
-    "appChannelId",
-    "appChannelIds",
-    "appChannelNames",
-    "appDestinationId",
-    "releaseNotes",
-}
-# A 1x1 transparent PNG: enough for a QR code stand-in.
+STACKS = ("macos-sequoia", "macos-tahoe")
+BUILD_FIELDS = frozenset(
+    {
+        "platform", "type", "stack", "gitRef", "appBuildSourceId", "appCertificateId", "appCertificateName",
+        "appConfigurationId", "appConfigurationName", "appEnvironmentId", "appEnvironmentName",
+        "adHocEnvironmentVariables", "appChannelId", "appChannelIds", "appChannelNames", "appDestinationId",
+        "releaseNotes",
+    }
+)  # fmt: skip
+DEPLOYMENT_TARGETS = ("appChannelId", "appChannelName", "appDestinationId", "appDestinationName")
+# A real 1x1 PNG: enough of a QR code for a sandbox.
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
@@ -58,22 +51,82 @@ SIGNED_URL_SECONDS = 15 * 60
 Handler = Callable[[SandboxState, Request], Response]
 
 
-def _page(
-    items: list[dict[str, Any]], request: Request, default_limit: int | None = 10, max_limit: int = 100
-) -> list[dict[str, Any]]:
+# -- validation helpers --------------------------------------------------------------------------
+def _type_name(value: Any) -> str:
+    """The type names zod uses in its messages."""
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+    return "null" if value is None else names.get(type(value), "unknown")
+
+
+def _string(body: dict[str, Any], key: str, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise invalid([key], "Required")
+        return None
+    if not isinstance(value, str):
+        raise invalid([key], f"Expected string, received {_type_name(value)}")
+    if required and not value:
+        raise invalid([key], "String must contain at least 1 character(s)")
+    return value
+
+
+def _strings(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise invalid([key], "Expected array of strings")
+    return value
+
+
+def _rollout(body: dict[str, Any], required: bool) -> float:
+    value = body.get("rolloutPercentage")
+    if value is None:
+        if required:
+            raise invalid(["rolloutPercentage"], "Required")
+        return 1.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise invalid(["rolloutPercentage"], f"Expected number, received {_type_name(value)}")
+    if not 0 <= value <= 1:
+        raise invalid(["rolloutPercentage"], "Number must be between 0 and 1")
+    return float(value)
+
+
+def _release_notes(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(text, str) for text in value.values()):
+        raise invalid(["releaseNotes"], "Expected an object of strings")
+    if "default" not in value:
+        raise invalid(["releaseNotes", "default"], "Required")
+    return value
+
+
+def _page(items: list[Any], request: Request, default_limit: int | None = 10, max_limit: int = 100) -> list[Any]:
+    """limit/offset paging of a list endpoint: a bare array, no total."""
     query = request.query
     try:
         limit = int(query["limit"]) if "limit" in query else default_limit
-        offset = int(query.get("offset", "0"))
     except ValueError:
-        raise invalid("limit", "Expected number, received nan") from None
+        raise invalid(["limit"], "Expected number, received nan") from None
+    try:
+        offset = int(query.get("offset") or 0)
+    except ValueError:
+        raise invalid(["offset"], "Expected number, received nan") from None
     if limit is not None and not 1 <= limit <= max_limit:
-        raise invalid("limit", f"Number must be between 1 and {max_limit}")
+        raise invalid(["limit"], f"Number must be between 1 and {max_limit}")
     if offset < 0:
-        raise invalid("offset", "Number must be greater than or equal to 0")
+        raise invalid(["offset"], "Number must be greater than or equal to 0")
     return items[offset:] if limit is None else items[offset : offset + limit]
 
 
+def _find(items: list[dict[str, Any]], app_id: str, key: str, value: str, what: str) -> dict[str, Any]:
+    for item in items:
+        if item["appId"] == app_id and item[key] == value:
+            return item
+    raise not_found(what)
+
+
+# -- users and apps ------------------------------------------------------------------------------
 def _app(state: SandboxState, request: Request) -> dict[str, Any]:
     app = state.apps.get(request.params["app"])
     if app is None:
@@ -81,215 +134,219 @@ def _app(state: SandboxState, request: Request) -> dict[str, Any]:
     return app
 
 
-def _by_name(items: list[dict[str, Any]], request: Request) -> list[dict[str, Any]]:
-    app_id, name = request.params["app"], request.query.get("name")
-    return [i for i in items if i["appId"] == app_id and (name is None or i["name"] == name)]
-
-
-def _string(body: dict[str, Any], key: str, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise invalid(key, "Required")
-        return None
-    if not isinstance(value, str) or not value:
-        raise invalid(key, "Expected string, received " + type(value).__name__)
-    return value
-
-
-# -- users and apps ------------------------------------------------------------------------------
 def get_me(state: SandboxState, request: Request) -> Response:
     return Response(body=state.user)
 
 
 def list_apps(state: SandboxState, request: Request) -> Response:
-    name = request.query.get("name")
-    return Response(body=_page([a for a in state.apps.values() if name is None or a["name"] == name], request))
+    query = request.query
+    apps = [
+        app
+        for app in state.apps.values()
+        if query.get("name") in (None, app["name"])
+        and query.get("organizationId") in (None, app["organizationId"])
+        and query.get("query", "").lower() in app["name"].lower()
+    ]
+    return Response(body=_page(apps, request))
 
 
 def get_app(state: SandboxState, request: Request) -> Response:
     return Response(body=_app(state, request))
 
 
+def list_named(attribute: str) -> Handler:
+    """Certificates, environments, configurations, destinations: read-only seeds, `name=` exact."""
+
+    def handler(state: SandboxState, request: Request) -> Response:
+        app, name = _app(state, request), request.query.get("name")
+        items = [item for item in getattr(state, attribute) if item["appId"] == app["id"]]
+        return Response(body=_page([item for item in items if name in (None, item["name"])], request))
+
+    return handler
+
+
 # -- channels ------------------------------------------------------------------------------------
+def _app_channels(state: SandboxState, app_id: str) -> list[dict[str, Any]]:
+    return [channel for channel in state.channels.values() if channel["appId"] == app_id]
+
+
 def _channel(state: SandboxState, request: Request) -> dict[str, Any]:
-    _app(state, request)
-    channel = state.channels.get(request.params["channel"])
-    if channel is None or channel["appId"] != request.params["app"]:
-        raise not_found("App channel")
-    return channel
+    app = _app(state, request)
+    return _find(_app_channels(state, app["id"]), app["id"], "id", request.params["channel"], "App channel")
+
+
+def _channel_json(state: SandboxState, channel: dict[str, Any], request: Request) -> dict[str, Any]:
+    if "appDeployment" not in request.relations():
+        return channel
+    return {**channel, "appDeployment": state.deployments.get(channel["appDeploymentId"] or "")}
+
+
+def _channel_fields(state: SandboxState, channel: dict[str, Any] | None, app_id: str, body: dict[str, Any]) -> None:
+    """Validate a channel create/update body (the CLI also sends `appId`, which is ignored)."""
+    name = _string(body, "name", required=channel is None)
+    if name is not None and any(c["name"] == name and c is not channel for c in _app_channels(state, app_id)):
+        raise invalid(["name"], "Channel name already exists.")
+    if body.get("protected") is not None and not isinstance(body["protected"], bool):
+        raise invalid(["protected"], f"Expected boolean, received {_type_name(body['protected'])}")
+    _string(body, "expiresAt")
 
 
 def list_channels(state: SandboxState, request: Request) -> Response:
-    _app(state, request)
-    items = _by_name(list(state.channels.values()), request)
-    if "query" in request.query:
-        items = [c for c in items if request.query["query"].lower() in c["name"].lower()]
-    return Response(body=_page(items, request))
+    query = request.query
+    channels = [
+        channel
+        for channel in _app_channels(state, _app(state, request)["id"])
+        if query.get("name") in (None, channel["name"]) and query.get("query", "").lower() in channel["name"].lower()
+    ]
+    return Response(body=[_channel_json(state, channel, request) for channel in _page(channels, request)])
 
 
 def create_channel(state: SandboxState, request: Request) -> Response:
-    app = _app(state, request)
-    body = request.json()
-    name = _string(body, "name", required=True)
-    assert name is not None
-    if any(c["name"] == name and c["appId"] == app["id"] for c in state.channels.values()):
-        raise invalid("name", "Channel name already exists.")
-    channel = state.add_channel(app["id"], name, bool(body.get("protected")), body.get("expiresAt"))
+    app, body = _app(state, request), request.json()
+    _channel_fields(state, None, app["id"], body)
+    channel = state.add_channel(app["id"], body["name"], bool(body.get("protected")), body.get("expiresAt"))
     return Response(201, channel)
 
 
 def get_channel(state: SandboxState, request: Request) -> Response:
-    channel = dict(_channel(state, request))
-    if "appDeployment" in request.query.get("relations", "").split(","):
-        channel["appDeployment"] = state.deployments.get(channel["appDeploymentId"] or "")
-    return Response(body=channel)
+    return Response(body=_channel_json(state, _channel(state, request), request))
 
 
 def update_channel(state: SandboxState, request: Request) -> Response:
-    channel = _channel(state, request)
-    body = request.json()
-    if "name" in body:
-        channel["name"] = _string(body, "name", required=True)
+    channel, body = _channel(state, request), request.json()
+    _channel_fields(state, channel, channel["appId"], body)
+    if body.get("name") is not None:
+        channel["name"] = body["name"]
     if "protected" in body:
-        channel["protectedAt"] = now_iso() if body["protected"] else None
+        channel["protectedAt"] = (channel["protectedAt"] or iso()) if body["protected"] else None
     if "expiresAt" in body:
         channel["expiresAt"] = body["expiresAt"]
-    channel["updatedAt"] = now_iso()
+    channel["updatedAt"] = iso()
     return Response(body=channel)
 
 
 def delete_channel(state: SandboxState, request: Request) -> Response:
-    channel = _channel(state, request)
-    del state.channels[channel["id"]]
+    del state.channels[_channel(state, request)["id"]]
     return Response(204)
 
 
 def delete_channel_by_name(state: SandboxState, request: Request) -> Response:
-    _app(state, request)
-    if "name" not in request.query:
-        raise invalid("name", "Required")
-    found = _by_name(list(state.channels.values()), request)
-    if not found:
-        raise not_found("App channel")
-    del state.channels[found[0]["id"]]
+    app = _app(state, request)
+    name = _string(request.query, "name", required=True)
+    del state.channels[_find(_app_channels(state, app["id"]), app["id"], "name", name or "", "App channel")["id"]]
     return Response(204)
 
 
-def pause_channel(state: SandboxState, request: Request) -> Response:
-    _channel(state, request)["pausedAt"] = now_iso()
-    return Response(204)
+def pause_channel(paused: bool) -> Handler:
+    def handler(state: SandboxState, request: Request) -> Response:
+        channel = _channel(state, request)
+        channel["pausedAt"] = (channel["pausedAt"] or iso()) if paused else None
+        return Response(204)
 
-
-def resume_channel(state: SandboxState, request: Request) -> Response:
-    _channel(state, request)["pausedAt"] = None
-    return Response(204)
+    return handler
 
 
 # -- builds --------------------------------------------------------------------------------------
 def _build(state: SandboxState, request: Request) -> dict[str, Any]:
-    _app(state, request)
+    app = _app(state, request)
     build = state.builds.get(request.params["build"])
-    if build is None or build["appId"] != request.params["app"]:
+    if build is None or build["appId"] != app["id"]:
         raise not_found("App build")
     return build
 
 
-def _build_json(state: SandboxState, build: dict[str, Any], relations: str) -> dict[str, Any]:
-    wanted = set(relations.split(",")) if relations else set()
+def _build_json(state: SandboxState, build: dict[str, Any], relations: set[str]) -> dict[str, Any]:
     data = dict(build)
-    if "appBuildArtifacts" in wanted:
+    if "appBuildArtifacts" in relations:
         data["appBuildArtifacts"] = [a for a in state.artifacts.values() if a["appBuildId"] == build["id"]]
-    if wanted & {"job", "job.jobLogs"}:
-        job = state.jobs[build["jobId"]]
-        now = time.monotonic()
-        data["job"] = job.to_json(now)
-        if "job.jobLogs" in wanted:
-            data["job"]["jobLogs"] = job.logs_json(now)
+    if relations & {"job", "job.jobLogs"}:
+        data["job"] = job_json(state.jobs[build["jobId"]], state.now, "job.jobLogs" in relations)
     return data
 
 
-def _int_var(variables: dict[str, str], name: str, default: Any, kind: type = int) -> Any:
+def _sandbox_number(variables: dict[str, str], name: str, default: float, minimum: float = 0) -> float:
+    """A per-build sandbox override, passed as an ad-hoc environment variable."""
     if name not in variables:
         return default
     try:
-        return kind(variables[name])
+        value = float(variables[name])
     except ValueError:
-        raise invalid("adHocEnvironmentVariables", f"{name} must be a number") from None
-
-
-def _require_named(items: list[dict[str, Any]], app_id: str, body: dict[str, Any], key: str, what: str) -> None:
-    name = _string(body, key)
-    if name is not None and not any(i["name"] == name and i["appId"] == app_id for i in items):
-        raise not_found(what)
+        value = math.nan
+    if not math.isfinite(value) or value < minimum:
+        raise invalid(["adHocEnvironmentVariables", name], f"Expected a number of at least {minimum:g}")
+    return value
 
 
 def create_build(state: SandboxState, request: Request) -> Response:
-    app = _app(state, request)
-    body = request.json()
+    app, body = _app(state, request), request.json()
     unknown = sorted(set(body) - BUILD_FIELDS)
     if unknown:
-        raise ApiFailure(
-            400,
-            {
-                "error": {
-                    "issues": [{"path": [unknown[0]], "message": f"Unrecognized key(s) in object: '{unknown[0]}'"}]
-                }
-            },
-        )
+        raise invalid([], "Unrecognized key(s) in object: " + ", ".join(f"'{key}'" for key in unknown))
     platform = body.get("platform")
+    if platform is None:
+        raise invalid(["platform"], "Required")
     if platform not in BUILD_TYPES:
-        if platform is None:
-            raise invalid("platform", "Required")
-        raise invalid("platform", "Invalid enum value. Expected 'android' | 'ios' | 'web'")
+        raise invalid(["platform"], "Invalid enum value. Expected 'android' | 'ios' | 'web'")
     build_type = body.get("type")
     if build_type is not None and build_type not in BUILD_TYPES[platform]:
-        expected = " | ".join(f"'{t}'" for t in BUILD_TYPES[platform]) or "nothing for web builds"
-        raise invalid("type", f"Invalid enum value. Expected {expected}")
-    if body.get("stack") is not None and body["stack"] not in ("macos-sequoia", "macos-tahoe"):
-        raise invalid("stack", "Invalid enum value. Expected 'macos-sequoia' | 'macos-tahoe'")
-    if body.get("gitRef") is not None and body.get("appBuildSourceId") is not None:
-        raise ApiFailure(400, {"message": "Provide either gitRef or appBuildSourceId, not both."})
-    _string(body, "gitRef")
-    _require_named(state.certificates, app["id"], body, "appCertificateName", "App certificate")
-    _require_named(state.environments, app["id"], body, "appEnvironmentName", "App environment")
-    _require_named(state.configurations, app["id"], body, "appConfigurationName", "App configuration")
+        expected = " | ".join(f"'{name}'" for name in BUILD_TYPES[platform])
+        raise invalid(["type"], f"Invalid enum value. Expected {expected}" if expected else "Web builds have no type.")
+    stack = body.get("stack")
+    if stack is not None and stack not in STACKS:
+        raise invalid(["stack"], "Invalid enum value. Expected 'macos-sequoia' | 'macos-tahoe'")
+    git_ref = _string(body, "gitRef")
+    if git_ref is not None and _string(body, "appBuildSourceId") is not None:
+        raise invalid(["appBuildSourceId"], "Provide either gitRef or appBuildSourceId, not both.")
     variables = body.get("adHocEnvironmentVariables") or {}
-    if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
-        raise invalid("adHocEnvironmentVariables", "Expected an object of string values")
-    channel_ids: list[str] = []
-    for name in body.get("appChannelNames") or []:
-        found = [c for c in state.channels.values() if c["appId"] == app["id"] and c["name"] == name]
-        if not found:
-            raise not_found("App channel")
-        channel_ids.append(found[0]["id"])
-    for channel_id in [
-        *(body.get("appChannelIds") or []),
-        *([body["appChannelId"]] if body.get("appChannelId") else []),
-    ]:
-        if channel_id not in state.channels:
-            raise not_found("App channel")
-        channel_ids.append(channel_id)
+    if not isinstance(variables, dict):
+        raise invalid(["adHocEnvironmentVariables"], f"Expected object, received {_type_name(variables)}")
+    for key, value in variables.items():
+        if not isinstance(value, str):
+            raise invalid(["adHocEnvironmentVariables", key], f"Expected string, received {_type_name(value)}")
+    requested_outcome = variables.get("CAPAWESOME_SANDBOX_OUTCOME")
+    if requested_outcome is not None and requested_outcome not in OUTCOMES:
+        expected = " | ".join(f"'{name}'" for name in OUTCOMES)
+        raise invalid(["adHocEnvironmentVariables", "CAPAWESOME_SANDBOX_OUTCOME"], f"Expected {expected}")
+    log_lines = int(_sandbox_number(variables, "CAPAWESOME_SANDBOX_LOG_LINES", state.config.log_lines, 1))
+    run_seconds = _sandbox_number(variables, "CAPAWESOME_SANDBOX_RUN_SECONDS", state.config.run_seconds)
+    artifact_size = int(_sandbox_number(variables, "CAPAWESOME_SANDBOX_ARTIFACT_SIZE", state.config.artifact_size))
+    references = (
+        ("appCertificate", state.certificates, "App certificate"),
+        ("appEnvironment", state.environments, "App environment"),
+        ("appConfiguration", state.configurations, "App configuration"),
+        ("appDestination", state.destinations, "App destination"),
+    )
+    for prefix, items, what in references:
+        for suffix, key in (("Id", "id"), ("Name", "name")):
+            value = _string(body, prefix + suffix)
+            if value is not None:
+                _find(items, app["id"], key, value, what)
+    if body.get("releaseNotes") is not None:
+        if body.get("appDestinationId") is None:
+            raise invalid(["releaseNotes"], "Release notes are only supported together with appDestinationId.")
+        _release_notes(body["releaseNotes"])
+    channels = _app_channels(state, app["id"])
+    wanted = [("id", value) for value in _strings(body, "appChannelIds")]
+    wanted += [("name", value) for value in _strings(body, "appChannelNames")]
+    if body.get("appChannelId") is not None:  # deprecated, still accepted
+        wanted.append(("id", str(_string(body, "appChannelId"))))
+    channel_ids = [_find(channels, app["id"], key, value, "App channel")["id"] for key, value in wanted]
     if channel_ids and platform != "web":
-        raise ApiFailure(400, {"message": "Channels can only be set for web builds."})
-    outcome = state.take_outcome(variables.get("CAPAWESOME_SANDBOX_OUTCOME"))
-    if outcome not in OUTCOMES:
-        raise invalid("adHocEnvironmentVariables", f"CAPAWESOME_SANDBOX_OUTCOME must be one of {', '.join(OUTCOMES)}")
-    number = state.build_counter.get(app["id"], 0) + 1
-    state.build_counter[app["id"]] = number
+        raise bad_request("Only web builds can be deployed to channels.")
+
+    number = state.build_numbers.get(app["id"], 0) + 1
+    state.build_numbers[app["id"]] = number
     build_id = new_id()
-    template = {"android": ANDROID_LINES, "ios": IOS_LINES, "web": WEB_LINES}[platform]
     job = state.new_job(
         app["id"],
-        "build",
-        template,
-        outcome,
+        platform,
+        state.take_outcome(requested_outcome),
+        stack or app["buildStack"],
         app_build_id=build_id,
-        stack=body.get("stack") or (app["buildStack"] if platform == "ios" else None),
-        log_lines=_int_var(variables, "CAPAWESOME_SANDBOX_LOG_LINES", state.config.log_lines),
-        run_seconds=_int_var(variables, "CAPAWESOME_SANDBOX_RUN_SECONDS", state.config.run_seconds, float),
+        log_lines=log_lines,
+        run_seconds=run_seconds,
     )
-    stamp = now_iso()
+    stamp = iso()
     build = {
         "id": build_id,
         "appId": app["id"],
@@ -297,34 +354,32 @@ def create_build(state: SandboxState, request: Request) -> Response:
         "platform": platform,
         "type": build_type,
         "stack": job.stack,
-        "gitRef": body.get("gitRef"),
+        "gitRef": git_ref,
         "jobId": job.id,
         "displayName": None,
         "createdAt": stamp,
         "updatedAt": stamp,
     }
     state.builds[build_id] = build
-    state.build_extras[build_id] = {
-        "channel_ids": channel_ids,
-        "artifact_size": _int_var(variables, "CAPAWESOME_SANDBOX_ARTIFACT_SIZE", state.config.artifact_size),
-    }
+    state.build_plans[build_id] = {"channel_ids": list(dict.fromkeys(channel_ids)), "artifact_size": artifact_size}
     return Response(201, build)
 
 
 def list_builds(state: SandboxState, request: Request) -> Response:
-    _app(state, request)
-    query = request.query
-    builds = [b for b in state.builds.values() if b["appId"] == request.params["app"]]
-    for key in ("platform", "numberAsString"):
-        if key in query:
-            builds = [b for b in builds if b[key] == query[key]]
-    builds.sort(key=lambda b: int(b["numberAsString"]), reverse=True)
-    relations = query.get("relations", "")
-    return Response(body=[_build_json(state, b, relations) for b in _page(builds, request)])
+    app, query = _app(state, request), request.query
+    builds = [
+        build
+        for build in reversed(state.builds.values())  # newest first
+        if build["appId"] == app["id"]
+        and query.get("platform") in (None, build["platform"])
+        and query.get("numberAsString") in (None, build["numberAsString"])
+    ]
+    relations = request.relations()
+    return Response(body=[_build_json(state, build, relations) for build in _page(builds, request)])
 
 
 def get_build(state: SandboxState, request: Request) -> Response:
-    return Response(body=_build_json(state, _build(state, request), request.query.get("relations", "")))
+    return Response(body=_build_json(state, _build(state, request), request.relations()))
 
 
 # -- artifacts -----------------------------------------------------------------------------------
@@ -341,6 +396,24 @@ def list_artifacts(state: SandboxState, request: Request) -> Response:
     return Response(body=_page([a for a in state.artifacts.values() if a["appBuildId"] == build["id"]], request))
 
 
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(start, end exclusive) of a single `bytes=` range, or None to send everything: RFC 9110 lets
+    a server ignore a Range header it does not understand (several ranges, first > last)."""
+    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header or "")
+    if match is None or not any(match.groups()):
+        return None
+    first, last = match.groups()
+    if first:
+        start, end = int(first), min(size, int(last) + 1) if last else size
+        if last and int(last) < start:
+            return None
+    else:
+        start, end = max(0, size - int(last)), size
+    if start >= end:
+        raise ApiFailure(416, {"message": "Range not satisfiable."}, {"Content-Range": f"bytes */{size}"})
+    return start, end
+
+
 def _stream_artifact(state: SandboxState, artifact: dict[str, Any], request: Request) -> Response:
     size = artifact["totalSizeInBytes"]
     headers = {
@@ -348,24 +421,13 @@ def _stream_artifact(state: SandboxState, artifact: dict[str, Any], request: Req
         "Content-Disposition": f'attachment; filename="{artifact["fileName"]}"',
         "Accept-Ranges": "bytes",
     }
-    start, end, status = 0, size, 200
-    range_header = request.headers.get("range")
-    if range_header:
-        match = re.fullmatch(r"bytes=(\d*)-(\d*)", range_header.strip())
-        if match is None or not (match.group(1) or match.group(2)):
-            raise ApiFailure(416, {"message": "Invalid range."}, {"Content-Range": f"bytes */{size}"})
-        if match.group(1):
-            start = int(match.group(1))
-            end = min(size, int(match.group(2)) + 1) if match.group(2) else size
-        else:
-            start = max(0, size - int(match.group(2)))
-        if start >= size or start >= end:
-            raise ApiFailure(416, {"message": "Range not satisfiable."}, {"Content-Range": f"bytes */{size}"})
-        status = 206
+    byte_range = _byte_range(request.headers.get("range"), size)
+    start, end = byte_range or (0, size)
+    if byte_range is not None:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     artifact["totalDownloads"] += 1
-    seed = f"{state.config.seed}:{artifact['id']}"
-    return Response(status, headers=headers, stream=artifact_chunks(seed, size, start, end), length=end - start)
+    chunks = artifact_chunks(state.artifact_seed(artifact["id"]), size, start, end)
+    return Response(206 if byte_range else 200, headers=headers, stream=chunks, length=end - start)
 
 
 def download_artifact(state: SandboxState, request: Request) -> Response:
@@ -378,29 +440,27 @@ def signed_download_url(state: SandboxState, request: Request) -> Response:
     expires = time.time() + SIGNED_URL_SECONDS
     state.signed_urls[capability] = (artifact["id"], expires)
     file_name = request.query.get("fileName") or artifact["fileName"]
-    base = request.headers.get("host", "")
-    return Response(
-        body={"url": f"http://{base}/signed/{capability}/{quote(file_name)}", "expiresAt": int(expires * 1000)}
-    )
+    # The Host the client used, so the URL works however the sandbox was reached.
+    url = f"http://{request.headers.get('host', '')}/signed/{capability}/{quote(file_name)}"
+    return Response(body={"url": url, "expiresAt": int(expires * 1000)})
 
 
 def signed_download(state: SandboxState, request: Request) -> Response:
     artifact_id, expires = state.signed_urls.get(request.params["capability"], ("", 0.0))
-    if not artifact_id or time.time() > expires:
+    if artifact_id not in state.artifacts or time.time() > expires:
         raise ApiFailure(404, {"message": "Not found."})
     return _stream_artifact(state, state.artifacts[artifact_id], request)
 
 
 # -- shares --------------------------------------------------------------------------------------
 def create_share(state: SandboxState, request: Request) -> Response:
-    build = _build(state, request)
-    body = request.json()
+    build, body = _build(state, request), request.json()
     share = {
         "id": new_id(),
         "appBuildId": build["id"],
         "description": _string(body, "description"),
         "expiresAt": _string(body, "expiresAt"),
-        "createdAt": now_iso(),
+        "createdAt": iso(),
     }
     state.shares[share["id"]] = share
     return Response(201, share)
@@ -412,127 +472,100 @@ def list_shares(state: SandboxState, request: Request) -> Response:
 
 
 def delete_share(state: SandboxState, request: Request) -> Response:
-    _build(state, request)
-    if state.shares.pop(request.params["share"], None) is None:
+    build = _build(state, request)
+    share = state.shares.get(request.params["share"])
+    if share is None or share["appBuildId"] != build["id"]:
         raise not_found("App build share")
+    del state.shares[share["id"]]
     return Response(204)
 
 
 # -- deployments ---------------------------------------------------------------------------------
-def _rollout(body: dict[str, Any], required: bool) -> float:
-    value = body.get("rolloutPercentage")
-    if value is None:
-        if required:
-            raise invalid("rolloutPercentage", "Required")
-        return 1.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid("rolloutPercentage", "Expected number")
-    if not 0 <= value <= 1:
-        raise invalid("rolloutPercentage", "Number must be between 0 and 1")
-    return float(value)
-
-
-def _deployment_json(state: SandboxState, deployment: dict[str, Any], relations: str) -> dict[str, Any]:
-    wanted = set(relations.split(",")) if relations else set()
+def _deployment_json(state: SandboxState, deployment: dict[str, Any], relations: set[str]) -> dict[str, Any]:
     data = dict(deployment)
-    if "appBuild" in wanted:
+    if "appBuild" in relations:
         data["appBuild"] = state.builds.get(deployment["appBuildId"])
-    if wanted & {"job", "job.jobLogs"} and deployment["jobId"]:
-        job = state.jobs[deployment["jobId"]]
-        now = time.monotonic()
-        data["job"] = job.to_json(now)
-        if "job.jobLogs" in wanted:
-            data["job"]["jobLogs"] = job.logs_json(now)
+    if relations & {"job", "job.jobLogs"}:
+        job = state.jobs.get(deployment["jobId"] or "")
+        data["job"] = job_json(job, state.now, "job.jobLogs" in relations) if job else None
     return data
 
 
 def create_deployment(state: SandboxState, request: Request) -> Response:
-    app = _app(state, request)
-    body = request.json()
-    build_id = _string(body, "appBuildId", required=True)
-    build = state.builds.get(build_id or "")
+    app, body = _app(state, request), request.json()
+    build_id = str(_string(body, "appBuildId", required=True))
+    rollout = _rollout(body, required=False)
+    targets = [key for key in DEPLOYMENT_TARGETS if body.get(key) is not None]
+    if len(targets) != 1:
+        raise invalid([], "Provide exactly one of " + ", ".join(DEPLOYMENT_TARGETS) + ".")
+    target, to_channel = targets[0], targets[0].startswith("appChannel")
+    target_value = str(_string(body, target, required=True))
+    notes = body.get("releaseNotes")
+    if notes is not None:
+        if to_channel:
+            raise invalid(["releaseNotes"], "Release notes are only supported for destination deployments.")
+        notes = _release_notes(notes)
+    build = state.builds.get(build_id)
     if build is None or build["appId"] != app["id"]:
         raise not_found("App build")
-    targets = [k for k in ("appChannelId", "appChannelName", "appDestinationId", "appDestinationName") if body.get(k)]
-    if len(targets) != 1:
-        raise ApiFailure(
-            400,
-            {"message": "Provide exactly one of appChannelId, appChannelName, appDestinationId, appDestinationName."},
-        )
-    if state.jobs[build["jobId"]].status(time.monotonic()) != "succeeded":
-        raise ApiFailure(400, {"message": "App build is not ready."})
-    notes = body.get("releaseNotes")
-    target = targets[0]
-    if target.startswith("appChannel"):
-        if notes is not None:
-            raise invalid("releaseNotes", "Release notes are only supported for destinations")
+    if state.jobs[build["jobId"]].status(state.now) != "succeeded":
+        raise bad_request("App build is not ready.")
+    key = "id" if target.endswith("Id") else "name"
+    if to_channel:
+        channel = _find(_app_channels(state, app["id"]), app["id"], key, target_value, "App channel")
         if build["platform"] != "web":
-            raise ApiFailure(400, {"message": "Only web builds can be deployed to a channel."})
-        key = "id" if target == "appChannelId" else "name"
-        found = [c for c in state.channels.values() if c["appId"] == app["id"] and c[key] == body[target]]
-        if not found:
-            raise not_found("App channel")
-        return Response(201, state.deploy_to_channel(build, found[0], _rollout(body, required=False)))
-    key = "id" if target == "appDestinationId" else "name"
-    destinations = [d for d in state.destinations if d["appId"] == app["id"] and d[key] == body[target]]
-    if not destinations:
-        raise not_found("App destination")
-    destination = destinations[0]
+            raise bad_request("Only web builds can be deployed to a channel.")
+        return Response(201, state.deploy_to_channel(build, channel, rollout))
+    destination = _find(state.destinations, app["id"], key, target_value, "App destination")
     if build["platform"] != destination["platform"]:
-        raise ApiFailure(400, {"message": f"The destination takes {destination['platform']} builds."})
-    if notes is not None and (
-        not isinstance(notes, dict) or "default" not in notes or not all(isinstance(v, str) for v in notes.values())
-    ):
-        raise invalid("releaseNotes", "Expected an object of strings with a 'default' entry")
+        raise bad_request(f"The destination {destination['name']} only accepts {destination['platform']} builds.")
     job = state.new_job(
-        app["id"], "deployment", DEPLOY_LINES, state.take_outcome(None), log_lines=len(DEPLOY_LINES) + 1
+        app["id"],
+        "deployment",
+        state.take_outcome(None),
+        build["stack"],
+        log_lines=len(LOG_TEMPLATES["deployment"]) + 1,
     )
-    deployment = state.new_deployment(build, destination_id=destination["id"], job_id=job.id, release_notes=notes)
+    deployment = state.new_deployment(
+        build, rollout, destination_id=destination["id"], job_id=job.id, release_notes=notes
+    )
     job.app_deployment_id = deployment["id"]
     return Response(201, deployment)
 
 
 def list_deployments(state: SandboxState, request: Request) -> Response:
-    _app(state, request)
-    items = [d for d in state.deployments.values() if d["appId"] == request.params["app"]]
-    for key in ("appBuildId", "appChannelId", "appDestinationId"):
-        if key in request.query:
-            items = [d for d in items if d[key] == request.query[key]]
-    items.reverse()  # newest first
-    relations = request.query.get("relations", "")
-    return Response(body=[_deployment_json(state, d, relations) for d in _page(items, request)])
+    app, query = _app(state, request), request.query
+    deployments = [
+        deployment
+        for deployment in reversed(state.deployments.values())  # newest first
+        if deployment["appId"] == app["id"]
+        and all(query.get(key) in (None, deployment[key]) for key in ("appBuildId", "appChannelId", "appDestinationId"))
+    ]
+    relations = request.relations()
+    return Response(body=[_deployment_json(state, d, relations) for d in _page(deployments, request)])
 
 
 def _deployment(state: SandboxState, request: Request) -> dict[str, Any]:
-    _app(state, request)
+    app = _app(state, request)
     deployment = state.deployments.get(request.params["deployment"])
-    if deployment is None or deployment["appId"] != request.params["app"]:
+    if deployment is None or deployment["appId"] != app["id"]:
         raise not_found("App deployment")
     return deployment
 
 
 def get_deployment(state: SandboxState, request: Request) -> Response:
-    deployment = _deployment(state, request)
-    return Response(body=_deployment_json(state, deployment, request.query.get("relations", "")))
+    return Response(body=_deployment_json(state, _deployment(state, request), request.relations()))
 
 
 def update_deployment(state: SandboxState, request: Request) -> Response:
     deployment = _deployment(state, request)
     deployment["rolloutPercentage"] = _rollout(request.json(), required=True)
-    deployment["updatedAt"] = now_iso()
+    deployment["updatedAt"] = iso()
     return Response(body=deployment)
 
 
-def list_named(kind: str) -> Handler:
-    def handler(state: SandboxState, request: Request) -> Response:
-        _app(state, request)
-        return Response(body=_page(_by_name(getattr(state, kind), request), request))
-
-    return handler
-
-
 # -- jobs ----------------------------------------------------------------------------------------
-def _job(state: SandboxState, request: Request) -> Any:
+def _job(state: SandboxState, request: Request) -> JobRecord:
     job = state.jobs.get(request.params["job"])
     if job is None:
         raise not_found("Job")
@@ -540,49 +573,42 @@ def _job(state: SandboxState, request: Request) -> Any:
 
 
 def get_job(state: SandboxState, request: Request) -> Response:
-    job = _job(state, request)
-    now = time.monotonic()
-    data = job.to_json(now)
-    if "jobLogs" in request.query.get("relations", "").split(","):
-        data["jobLogs"] = job.logs_json(now)
-    return Response(body=data)
+    return Response(body=job_json(_job(state, request), state.now, "jobLogs" in request.relations()))
 
 
 def job_logs(state: SandboxState, request: Request) -> Response:
-    # No limit means every line (what the official clients expect); limit/offset page like any list.
-    return Response(
-        body=_page(_job(state, request).logs_json(time.monotonic()), request, default_limit=None, max_limit=1000)
-    )
+    # Without `limit`, every line (what the official clients expect); `offset` lets a poller fetch only new lines.
+    logs = _job(state, request).logs_json(state.now)
+    return Response(body=_page(logs, request, default_limit=None, max_limit=1000))
 
 
 def cancel_job(state: SandboxState, request: Request) -> Response:
     job = _job(state, request)
     if request.json() != {"status": "canceled"}:
-        raise invalid("status", 'Invalid literal value, expected "canceled"')
-    now = time.monotonic()
+        raise invalid(["status"], 'Invalid literal value, expected "canceled"')
+    now = state.now
     if job.status(now) in TERMINAL:
-        raise ApiFailure(400, {"message": "Job is already finished."})
-    job.canceled_lines = job.visible_lines(now)
+        raise bad_request("Job is already finished.")
+    job.lines_before_cancel = job.visible_lines(now)
     job.canceled_at = now
     return Response(body=job.to_json(now))
 
 
 def failure_summary(state: SandboxState, request: Request) -> Response:
     job = _job(state, request)
-    if job.status(time.monotonic()) != "failed":
-        raise ApiFailure(400, {"message": "Job has not failed."})
-    if job.failure_summary is None:
+    if job.status(state.now) != "failed":
+        raise bad_request("Job has not failed.")
+    if job.failure_summary is None:  # generated once, then cached, like the real one
         job.failure_summary = (
-            "The Gradle task :app:bundleRelease failed because no signing configuration was found for the "
-            "release build type. Add a signing certificate to the app or build the debug type."
+            f"The job failed because: {job.status_message('failed')} The log shows no earlier error, so the failing "
+            "step itself is the place to look; run the same command locally to reproduce it."
         )
     return Response(body={"summary": job.failure_summary})
 
 
-# -- unauthenticated helpers ---------------------------------------------------------------------
+# -- pages without a token -----------------------------------------------------------------------
 def qr_code(state: SandboxState, request: Request) -> Response:
-    if not request.query.get("content"):
-        raise invalid("content", "Required")
+    _string(request.query, "content", required=True)
     return Response(headers={"Content-Type": "image/png"}, raw=PNG)
 
 
@@ -593,37 +619,66 @@ def console_page(state: SandboxState, request: Request) -> Response:
 
 A = r"/v1/apps/(?P<app>[^/]+)"
 B = A + r"/builds/(?P<build>[^/]+)"
-# (pattern, {method: handler}, needs the token)
-_TABLE: list[tuple[str, dict[str, Handler], bool]] = [
-    (r"/v1/users/me", {"GET": get_me}, True),
-    (r"/v1/apps", {"GET": list_apps}, True),
-    (A, {"GET": get_app}, True),
-    (A + r"/channels", {"GET": list_channels, "POST": create_channel, "DELETE": delete_channel_by_name}, True),
-    (
-        A + r"/channels/(?P<channel>[^/]+)",
-        {"GET": get_channel, "PATCH": update_channel, "DELETE": delete_channel},
-        True,
-    ),
-    (A + r"/channels/(?P<channel>[^/]+)/pause", {"POST": pause_channel}, True),
-    (A + r"/channels/(?P<channel>[^/]+)/resume", {"POST": resume_channel}, True),
-    (A + r"/builds", {"GET": list_builds, "POST": create_build}, True),
-    (B, {"GET": get_build}, True),
-    (B + r"/artifacts", {"GET": list_artifacts}, True),
-    (B + r"/artifacts/(?P<artifact>[^/]+)/download", {"GET": download_artifact}, True),
-    (B + r"/artifacts/(?P<artifact>[^/]+)/signed-download-url", {"GET": signed_download_url}, True),
-    (B + r"/shares", {"GET": list_shares, "POST": create_share}, True),
-    (B + r"/shares/(?P<share>[^/]+)", {"DELETE": delete_share}, True),
-    (A + r"/deployments", {"GET": list_deployments, "POST": create_deployment}, True),
-    (A + r"/deployments/(?P<deployment>[^/]+)", {"GET": get_deployment, "PATCH": update_deployment}, True),
-    (A + r"/destinations", {"GET": list_named("destinations")}, True),
-    (A + r"/certificates", {"GET": list_named("certificates")}, True),
-    (A + r"/environments", {"GET": list_named("environments")}, True),
-    (A + r"/configurations", {"GET": list_named("configurations")}, True),
-    (r"/v1/jobs/(?P<job>[^/]+)", {"GET": get_job, "PATCH": cancel_job}, True),
-    (r"/v1/jobs/(?P<job>[^/]+)/logs", {"GET": job_logs}, True),
-    (r"/v1/jobs/(?P<job>[^/]+)/failure-summary", {"POST": failure_summary}, True),
-    (r"/v1/qrcodes", {"GET": qr_code}, False),
-    (r"/signed/(?P<capability>[^/]+)/[^/]+", {"GET": signed_download}, False),
-    (r"/console(?:/.*)?", {"GET": console_page}, False),
+_TABLE: list[tuple[str, dict[str, Handler]]] = [
+    (r"/v1/users/me", {"GET": get_me}),
+    (r"/v1/apps", {"GET": list_apps}),
+    (A, {"GET": get_app}),
+    (A + r"/channels", {"GET": list_channels, "POST": create_channel, "DELETE": delete_channel_by_name}),
+    (A + r"/channels/(?P<channel>[^/]+)", {"GET": get_channel, "PATCH": update_channel, "DELETE": delete_channel}),
+    (A + r"/channels/(?P<channel>[^/]+)/pause", {"POST": pause_channel(True)}),
+    (A + r"/channels/(?P<channel>[^/]+)/resume", {"POST": pause_channel(False)}),
+    (A + r"/builds", {"GET": list_builds, "POST": create_build}),
+    (B, {"GET": get_build}),
+    (B + r"/artifacts", {"GET": list_artifacts}),
+    (B + r"/artifacts/(?P<artifact>[^/]+)/download", {"GET": download_artifact}),
+    (B + r"/artifacts/(?P<artifact>[^/]+)/signed-download-url", {"GET": signed_download_url}),
+    (B + r"/shares", {"GET": list_shares, "POST": create_share}),
+    (B + r"/shares/(?P<share>[^/]+)", {"DELETE": delete_share}),
+    (A + r"/deployments", {"GET": list_deployments, "POST": create_deployment}),
+    (A + r"/deployments/(?P<deployment>[^/]+)", {"GET": get_deployment, "PATCH": update_deployment}),
+    (A + r"/destinations", {"GET": list_named("destinations")}),
+    (A + r"/certificates", {"GET": list_named("certificates")}),
+    (A + r"/environments", {"GET": list_named("environments")}),
+    (A + r"/configurations", {"GET": list_named("configurations")}),
+    (r"/v1/jobs/(?P<job>[^/]+)", {"GET": get_job, "PATCH": cancel_job}),
+    (r"/v1/jobs/(?P<job>[^/]+)/logs", {"GET": job_logs}),
+    (r"/v1/jobs/(?P<job>[^/]+)/failure-summary", {"POST": failure_summary}),
+    (r"/v1/qrcodes", {"GET": qr_code}),
+    (r"/signed/(?P<capability>[^/]+)/[^/]+", {"GET": signed_download}),
+    (r"/console(?:/.*)?", {"GET": console_page}),
 ]
-ROUTES = [(re.compile(pattern), handlers, auth) for pattern, handlers, auth in _TABLE]
+ROUTES = [(re.compile(pattern), handlers) for pattern, handlers in _TABLE]
+PUBLIC_V1 = ("/v1/qrcodes",)  # the QR code image is embedded in pages, so it takes no token
+
+
+def _route(state: SandboxState, request: Request) -> Response:
+    path = request.path.rstrip("/") or "/"
+    authorized = request.headers.get("authorization") == f"Bearer {state.token}"
+    if path.startswith("/v1/") and path not in PUBLIC_V1 and not authorized:
+        raise ApiFailure(401, {"message": "Unauthorized."})
+    for pattern, handlers in ROUTES:
+        match = pattern.fullmatch(path)
+        if match is None:
+            continue
+        handler = handlers.get("GET" if request.method == "HEAD" else request.method)
+        if handler is None:
+            raise ApiFailure(405, {"message": "Method not allowed."}, {"Allow": ", ".join(handlers)})
+        request.params = match.groupdict()
+        with state.lock:
+            state.settle()
+            return handler(state, request).encode()  # serialized now: the dicts it holds are shared, mutable state
+    raise ApiFailure(404, {"message": "Not found."})
+
+
+def dispatch(state: SandboxState, request: Request) -> Response:
+    """Answer one request and record it in `state.requests`."""
+    try:
+        response = _route(state, request)
+    except ApiFailure as failure:
+        response = Response(failure.status, failure.body, failure.headers).encode()
+    except Exception:  # a sandbox bug: say so on stderr and answer like a server would
+        traceback.print_exc()
+        response = Response(500, {"message": "Internal server error."}).encode()
+    with state.lock:
+        state.requests.append(RequestRecord(request.method, request.path, request.query_string, response.status))
+    return response

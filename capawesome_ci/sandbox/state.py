@@ -1,8 +1,9 @@
-"""The sandbox's in-memory Capawesome Cloud: apps, builds, jobs, artifacts, channels, deployments.
+"""The sandbox's in-memory Capawesome Cloud: apps, channels, builds, jobs, artifacts, deployments.
 
-Jobs advance with the clock, computed when observed: `queued` and `pending` for `queue_seconds`,
-`in_progress` for `run_seconds` while log lines appear evenly, then their outcome. A build job
-that succeeds gets its artifacts (and its channel deployments) the first time it is seen finished.
+Jobs advance with the clock, computed whenever they are read: `queued` then `pending` for half of
+`queue_seconds` each, `in_progress` for `run_seconds` while log lines appear evenly, then their
+outcome. What a finished build leaves behind (artifacts, channel deployments) is applied by
+`settle()` the first time the job is seen finished.
 """
 
 from __future__ import annotations
@@ -16,41 +17,65 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 OUTCOMES = ("succeeded", "failed", "canceled", "rejected", "timed_out", "never")
-TERMINAL = ("succeeded", "failed", "canceled", "rejected", "timed_out")
-MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+TERMINAL = frozenset(OUTCOMES) - {"never"}
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-# Plausible build output; `\x1b` is sent as literal text, as the real API does.
-ANDROID_LINES = [
-    "Cloning repository…",
-    "Installing dependencies: npm ci",
-    "added 812 packages in 14s",
-    "Running: npx cap sync android",
-    "> Task :app:preBuild UP-TO-DATE",
-    "> Task :app:mergeDebugResources",
-    "> Task :app:compileReleaseJavaWithJavac",
-    "> Task :app:bundleRelease",
-    "\\x1b[32mBUILD SUCCESSFUL\\x1b[0m in 1m 12s",
-]
-IOS_LINES = [
-    "Cloning repository…",
-    "Installing dependencies: npm ci",
-    "Running: npx cap sync ios",
-    "pod install: Pod installation complete! There are 9 dependencies",
-    "xcodebuild -workspace App.xcworkspace -scheme App archive",
-    "CompileSwiftSources normal arm64",
-    "\\x1b[32m** ARCHIVE SUCCEEDED **\\x1b[0m",
-]
-WEB_LINES = ["Cloning repository…", "npm ci", "npm run build", "vite v5 building for production…", "✓ built in 4.2s"]
-DEPLOY_LINES = ["Uploading to the store…", "Processing the release…", "Release submitted."]
-FAILURE_REASONS = {
-    "failed": "Gradle task :app:bundleRelease failed",
-    "rejected": "Build rejected: the plan's concurrency limit was reached",
-    "timed_out": "The job exceeded the maximum build time",
+# Plausible output per job template; the final line (outcome) is added by `JobRecord.log_payload`.
+LOG_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "android": (
+        "Cloning repository…",
+        "Installing dependencies: npm ci",
+        "added 812 packages, and audited 813 packages in 14s",
+        "Running: npx cap sync android",
+        "> Task :app:preBuild UP-TO-DATE",
+        "> Task :app:mergeReleaseResources",
+        "> Task :app:processReleaseManifest",
+        "> Task :app:compileReleaseJavaWithJavac",
+        "> Task :app:dexBuilderRelease",
+        "> Task :app:packageRelease",
+        "> Task :app:bundleRelease",
+    ),
+    "ios": (
+        "Cloning repository…",
+        "Installing dependencies: npm ci",
+        "Running: npx cap sync ios",
+        "Pod installation complete! There are 9 dependencies from the Podfile and 9 total pods installed.",
+        "xcodebuild -workspace ios/App/App.xcworkspace -scheme App -configuration Release archive",
+        "CompileSwiftSources normal arm64 com.apple.xcode.tools.swift.compiler",
+        "Ld App.app/App normal arm64",
+        "CodeSign App.app",
+        "xcodebuild -exportArchive -exportOptionsPlist ExportOptions.plist",
+    ),
+    "web": (
+        "Cloning repository…",
+        "Installing dependencies: npm ci",
+        "Running: npm run build",
+        "vite v5.4.2 building for production...",
+        "transforming (412) src/main.ts",
+        "dist/index.html 0.46 kB │ gzip: 0.30 kB",
+        "dist/assets/index.js 143.36 kB │ gzip: 46.12 kB",
+        "✓ built in 4.21s",
+    ),
+    "deployment": (
+        "Preparing the release…",
+        "Uploading the binary to the store…",
+        "Processing the upload…",
+    ),
+}
+FAILED_REASONS = {
+    "android": "Gradle task :app:bundleRelease failed.",
+    "ios": "xcodebuild archive failed with exit code 65.",
+    "web": "npm run build failed with exit code 1.",
+    "deployment": "The store rejected the upload.",
+}
+OTHER_REASONS = {
+    "rejected": "Rejected: the concurrent job limit of the organization was reached.",
+    "timed_out": "The job exceeded the maximum run time.",
     "canceled": "Job canceled.",
 }
 
 
-def now_iso(moment: datetime | None = None) -> str:
+def iso(moment: datetime | None = None) -> str:
     moment = moment or datetime.now(timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -63,15 +88,15 @@ def new_id() -> str:
 class SandboxConfig:
     host: str = "127.0.0.1"
     port: int = 0
-    token: str | None = None
-    queue_seconds: float = 0.5
-    run_seconds: float = 3.0
-    log_lines: int = 25
+    token: str | None = None  # None: a random "cap_sandbox_…" token
+    queue_seconds: float = 0.3
+    run_seconds: float = 2.0
+    log_lines: int = 30
     artifact_size: int = 1024 * 1024
     seed: str = "capawesome-ci"
 
 
-@dataclass
+@dataclass(frozen=True)
 class RequestRecord:
     method: str
     path: str
@@ -84,19 +109,18 @@ class JobRecord:
     id: str
     app_id: str
     organization_id: str
-    kind: str  # "build" or "deployment"
-    lines_template: list[str]
+    template: str  # a LOG_TEMPLATES key: the build platform, or "deployment"
     outcome: str
     queue_seconds: float
     run_seconds: float
     log_lines: int
+    stack: str
     app_build_id: str | None = None
     app_deployment_id: str | None = None
-    stack: str | None = None
     started: float = field(default_factory=time.monotonic)
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     canceled_at: float | None = None
-    canceled_lines: int = 0
+    lines_before_cancel: int = 0
     settled: bool = False
     failure_summary: str | None = None
 
@@ -117,84 +141,94 @@ class JobRecord:
 
     def visible_lines(self, now: float) -> int:
         if self.canceled_at is not None:
-            return self.canceled_lines + 1
+            return self.lines_before_cancel + 1
         running = self._elapsed(now) - self.queue_seconds
         if running <= 0:
             return 0
-        if self.run_seconds <= 0 or running >= self.run_seconds:
+        if running >= self.run_seconds:
             return self.log_lines
         return min(self.log_lines, int(self.log_lines * running / self.run_seconds))
 
+    def status_message(self, status: str) -> str | None:
+        if status == "failed":
+            return FAILED_REASONS[self.template]
+        return OTHER_REASONS.get(status)
+
     def log_payload(self, number: int) -> str:
-        """Line `number` (1-based); the last says how the job ended."""
-        if self.canceled_at is not None and number == self.canceled_lines + 1:
+        """Line `number` (from 1). The last one states the outcome with an escaped ANSI colour, as
+        the real API sends it (the six characters `\\x1b`, not the control character)."""
+        if self.canceled_at is not None and number == self.lines_before_cancel + 1:
             return "Job canceled."
         if number == self.log_lines and self.outcome != "never":
+            label = "Deployment" if self.template == "deployment" else "Build"
             if self.outcome == "succeeded":
-                return f"{self.kind.capitalize()} finished successfully."
-            return f"\\x1b[31mError:\\x1b[0m {FAILURE_REASONS.get(self.outcome, self.outcome)}"
-        return f"[{number:>4}] {self.lines_template[(number - 1) % len(self.lines_template)]}"
+                return f"\\x1b[32m{label} succeeded.\\x1b[0m"
+            return f"\\x1b[31m{label} {self.outcome.replace('_', ' ')}:\\x1b[0m {self.status_message(self.outcome)}"
+        lines = LOG_TEMPLATES[self.template]
+        return lines[(number - 1) % len(lines)]
 
-    def finished_at(self, now: float) -> datetime | None:
-        status = self.status(now)
-        if status not in TERMINAL:
-            return None
-        seconds = self._elapsed(now) if self.canceled_at is not None else self.queue_seconds + self.run_seconds
-        return self.created_at + timedelta(seconds=seconds)
+    def _line_time(self, number: int) -> datetime:
+        offset = self.queue_seconds + self.run_seconds * number / max(1, self.log_lines)
+        if self.canceled_at is not None:
+            offset = min(offset, self.canceled_at - self.started)
+        return self.created_at + timedelta(seconds=offset)
 
     def to_json(self, now: float) -> dict[str, Any]:
         status = self.status(now)
-        finished = self.finished_at(now)
-        queue = min(self._elapsed(now), self.queue_seconds)
-        running = max(0.0, min(self._elapsed(now) - self.queue_seconds, self.run_seconds))
+        elapsed = self._elapsed(now)
+        half = self.queue_seconds / 2
+        running = max(0.0, min(elapsed - self.queue_seconds, self.run_seconds))
+        finished = None
+        if status in TERMINAL:
+            finished = iso(self.created_at + timedelta(seconds=min(elapsed, self.queue_seconds + self.run_seconds)))
         return {
             "id": self.id,
             "appId": self.app_id,
             "organizationId": self.organization_id,
             "status": status,
-            "statusMessage": FAILURE_REASONS.get(status) if status in TERMINAL and status != "succeeded" else None,
+            "statusMessage": self.status_message(status) if status in TERMINAL else None,
             "stack": self.stack,
             "appBuildId": self.app_build_id,
             "appDeploymentId": self.app_deployment_id,
-            "finishedAt": now_iso(finished) if finished else None,
-            "createdAt": now_iso(self.created_at),
-            "queueTimeInSeconds": round(queue / 2, 3),
-            "pendingTimeInSeconds": round(queue / 2, 3),
+            "finishedAt": finished,
+            "createdAt": iso(self.created_at),
+            "queueTimeInSeconds": round(min(elapsed, half), 3),
+            "pendingTimeInSeconds": round(max(0.0, min(elapsed - half, half)), 3),
             "inProgressTimeInSeconds": round(running, 3),
-            "totalTimeInSeconds": round(queue + running, 3),
+            "totalTimeInSeconds": round(min(elapsed, self.queue_seconds) + running, 3),
         }
 
     def logs_json(self, now: float) -> list[dict[str, Any]]:
-        count = self.visible_lines(now)
         return [
             {
                 "jobId": self.id,
                 "number": number,
                 "payload": self.log_payload(number),
-                "timestamp": now_iso(self.created_at + timedelta(seconds=self.queue_seconds + number * 0.01)),
+                "timestamp": iso(self._line_time(number)),
             }
-            for number in range(1, count + 1)
+            for number in range(1, self.visible_lines(now) + 1)
         ]
 
 
 def _named(app_id: str, name: str, **extra: Any) -> dict[str, Any]:
-    stamp = now_iso()
+    stamp = iso()
     return {"id": new_id(), "appId": app_id, "name": name, **extra, "createdAt": stamp, "updatedAt": stamp}
 
 
 class SandboxState:
-    """Everything the emulator knows; one lock, because the HTTP server is threaded."""
+    """Everything the emulator knows. One lock, because the HTTP server is threaded; handlers run
+    with it held."""
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.token = config.token or "cap_sandbox_" + secrets.token_hex(16)
         self.lock = threading.RLock()
         self.requests: list[RequestRecord] = []
-        # Overrides the final status of the next job created (tests).
-        self.next_outcome: str | None = None
+        self.next_outcome: str | None = None  # overrides the final status of the next job created
+        self.now = time.monotonic()  # the clock reading of the request being handled
         self.organization_id = new_id()
         self.user = {"id": new_id(), "email": "sandbox@example.com", "name": "Sandbox User"}
-        stamp = now_iso()
+        stamp = iso()
         self.app_id = new_id()
         self.apps: dict[str, dict[str, Any]] = {
             self.app_id: {
@@ -221,11 +255,11 @@ class SandboxState:
             _named(self.app_id, "app-store-connect", platform="ios", type="app_store_connect"),
         ]
         self.builds: dict[str, dict[str, Any]] = {}
-        self.build_extras: dict[str, dict[str, Any]] = {}  # channels to deploy to, artifact size
-        self.build_counter: dict[str, int] = {}
+        self.build_plans: dict[str, dict[str, Any]] = {}  # build id → channels to deploy to, artifact size
+        self.build_numbers: dict[str, int] = {}
         self.jobs: dict[str, JobRecord] = {}
         self.artifacts: dict[str, dict[str, Any]] = {}
-        self.signed_urls: dict[str, tuple[str, float]] = {}  # capability → (artifact id, expiry)
+        self.signed_urls: dict[str, tuple[str, float]] = {}  # capability → (artifact id, expiry in time.time())
         self.shares: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
 
@@ -233,10 +267,13 @@ class SandboxState:
         with self.lock:
             return [record for record in self.requests if record.method in MUTATING]
 
+    def artifact_seed(self, artifact_id: str) -> str:
+        return f"{self.config.seed}:{artifact_id}"
+
     def add_channel(
         self, app_id: str, name: str, protected: bool = False, expires_at: str | None = None
     ) -> dict[str, Any]:
-        stamp = now_iso()
+        stamp = iso()
         channel: dict[str, Any] = {
             "id": new_id(),
             "appId": app_id,
@@ -258,60 +295,55 @@ class SandboxState:
         self.next_outcome = None
         return outcome
 
-    def new_job(self, app_id: str, kind: str, template: list[str], outcome: str, **overrides: Any) -> JobRecord:
+    def new_job(self, app_id: str, template: str, outcome: str, stack: str, **overrides: Any) -> JobRecord:
         job = JobRecord(
             id=new_id(),
             app_id=app_id,
             organization_id=self.organization_id,
-            kind=kind,
-            lines_template=template,
+            template=template,
             outcome=outcome,
-            queue_seconds=overrides.pop("queue_seconds", self.config.queue_seconds),
+            queue_seconds=self.config.queue_seconds,
             run_seconds=overrides.pop("run_seconds", self.config.run_seconds),
             log_lines=max(1, overrides.pop("log_lines", self.config.log_lines)),
+            stack=stack,
             **overrides,
         )
         self.jobs[job.id] = job
         return job
 
-    # -- the clock -------------------------------------------------------------------------------
     def settle(self) -> None:
-        """Apply what finished jobs leave behind (artifacts, channel deployments), once each."""
-        now = time.monotonic()
+        """Read the clock for this request and apply what newly finished jobs leave behind, once each.
+        Handlers use `self.now`, so one response never shows a finished job without its artifacts."""
+        self.now = now = time.monotonic()
         for job in self.jobs.values():
             if job.settled or job.status(now) not in TERMINAL:
                 continue
             job.settled = True
-            if job.kind == "build" and job.status(now) == "succeeded" and job.app_build_id:
-                self._on_build_succeeded(job.app_build_id)
+            if job.app_build_id and job.status(now) == "succeeded":
+                self._on_build_succeeded(self.builds[job.app_build_id])
 
-    def _on_build_succeeded(self, build_id: str) -> None:
-        build = self.builds[build_id]
-        extras = self.build_extras.get(build_id, {})
-        platform, build_type = build["platform"], build.get("type")
+    def _on_build_succeeded(self, build: dict[str, Any]) -> None:
+        plan = self.build_plans.get(build["id"], {})
+        platform, build_type = build["platform"], build["type"]
         if platform == "android":
-            kinds = (
-                [("aab", "app-release.aab"), ("apk", "app-release.apk")]
-                if build_type == "release"
-                else [("apk", "app-debug.apk")]
-            )
+            files = [("aab", "app-release.aab"), ("apk", "app-release.apk")]
+            if build_type != "release":
+                files = [("apk", "app-debug.apk")]
         elif platform == "ios":
-            kinds = (
-                [("zip", "App.app.zip")]
-                if build_type in (None, "simulator")
-                else [("ipa", "App.ipa"), ("dsym", "App.app.dSYM.zip")]
-            )
+            files = [("ipa", "App.ipa"), ("dsym", "App.app.dSYM.zip")]
+            if build_type in (None, "simulator"):  # the CLI's default type
+                files = [("zip", "App.app.zip")]
         else:
-            kinds = [("zip", "web.zip")]
-        for artifact_type, file_name in kinds:
-            stamp = now_iso()
+            files = [("zip", "web.zip")]
+        for artifact_type, file_name in files:
+            stamp = iso()
             artifact = {
                 "id": new_id(),
-                "appBuildId": build_id,
+                "appBuildId": build["id"],
                 "type": artifact_type,
                 "status": "ready",
                 "fileName": file_name,
-                "totalSizeInBytes": extras.get("artifact_size", self.config.artifact_size),
+                "totalSizeInBytes": plan.get("artifact_size", self.config.artifact_size),
                 "totalDownloads": 0,
                 "formFactor": None,
                 "downloadUrl": None,
@@ -319,29 +351,43 @@ class SandboxState:
                 "updatedAt": stamp,
             }
             self.artifacts[artifact["id"]] = artifact
-        for channel_id in extras.get("channel_ids", []):
-            self.deploy_to_channel(build, self.channels[channel_id], 1.0)
+        for channel_id in plan.get("channel_ids", []):
+            if channel_id in self.channels:  # it may have been deleted while the build ran
+                self.deploy_to_channel(build, self.channels[channel_id], 1.0)
 
     def deploy_to_channel(self, build: dict[str, Any], channel: dict[str, Any], rollout: float) -> dict[str, Any]:
-        deployment = self.new_deployment(build, rollout=rollout, channel_id=channel["id"])
+        deployment = self.new_deployment(build, rollout, channel_id=channel["id"])
         channel["appDeploymentId"] = deployment["id"]
         channel["totalAppDeployments"] += 1
-        channel["updatedAt"] = now_iso()
+        channel["updatedAt"] = iso()
         return deployment
 
-    def new_deployment(self, build: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        stamp = now_iso()
+    def new_deployment(
+        self,
+        build: dict[str, Any],
+        rollout: float,
+        channel_id: str | None = None,
+        destination_id: str | None = None,
+        job_id: str | None = None,
+        release_notes: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        stamp = iso()
         deployment = {
             "id": new_id(),
             "appId": build["appId"],
             "appBuildId": build["id"],
-            "appChannelId": fields.get("channel_id"),
-            "appDestinationId": fields.get("destination_id"),
-            "jobId": fields.get("job_id"),
-            "rolloutPercentage": fields.get("rollout", 1.0),
-            "releaseNotes": fields.get("release_notes"),
+            "appChannelId": channel_id,
+            "appDestinationId": destination_id,
+            "jobId": job_id,
+            "rolloutPercentage": rollout,
+            "releaseNotes": release_notes,
             "createdAt": stamp,
             "updatedAt": stamp,
         }
         self.deployments[deployment["id"]] = deployment
         return deployment
+
+
+def job_json(job: JobRecord, now: float, with_logs: bool) -> dict[str, Any]:
+    """A Job, optionally with its `jobLogs` relation."""
+    return {**job.to_json(now), "jobLogs": job.logs_json(now)} if with_logs else job.to_json(now)
