@@ -38,18 +38,46 @@ def main() -> int:
         assert isinstance(artifacts, list)
         artifact_id = artifacts[0]["id"]
         url = f"{sandbox.base_url}/v1/apps/{sandbox.app_id}/builds/{build['id']}/artifacts/{artifact_id}/download"
-        env = {**os.environ, "CAPAWESOME_CLOUD_TOKEN": sandbox.token, "CAPAWESOME_CLOUD_BASE_URL": sandbox.base_url,
-               "CAPAWESOME_APP_ID": sandbox.app_id}
+        env = {
+            **os.environ,
+            "CAPAWESOME_CLOUD_TOKEN": sandbox.token,
+            "CAPAWESOME_CLOUD_BASE_URL": sandbox.base_url,
+            "CAPAWESOME_APP_ID": sandbox.app_id,
+        }
         out = Path(scratch)
         tools: dict[str, list[str]] = {
-            "capawesome-ci": [sys.executable, "-m", "capawesome_ci", "download", "--build-id", str(build["id"]),
-                              "--output-dir", str(out / "ours")],
-            "official SDK (artifacts.download)": [sys.executable, "-c", SDK_SCRIPT, sandbox.base_url, sandbox.token,
-                                                  sandbox.app_id, str(build["id"]), artifact_id, str(out / "sdk.bin")],
+            "capawesome-ci": [
+                sys.executable,
+                "-m",
+                "capawesome_ci",
+                "download",
+                "--build-id",
+                str(build["id"]),
+                "--output-dir",
+                str(out / "ours"),
+            ],
+            "official SDK (artifacts.download)": [
+                sys.executable,
+                "-c",
+                SDK_SCRIPT,
+                sandbox.base_url,
+                sandbox.token,
+                sandbox.app_id,
+                str(build["id"]),
+                artifact_id,
+                str(out / "sdk.bin"),
+            ],
         }
         if shutil.which("curl"):
-            tools["curl"] = ["curl", "-sS", "-o", str(out / "curl.bin"), "-H", f"Authorization: Bearer {sandbox.token}",
-                             url]
+            tools["curl"] = [
+                "curl",
+                "-sS",
+                "-o",
+                str(out / "curl.bin"),
+                "-H",
+                f"Authorization: Bearer {sandbox.token}",
+                url,
+            ]
         results: dict[str, list[Measurement]] = {name: [] for name in tools}
         for _ in range(options.repeat):
             for name, argv in tools.items():  # alternate, so drift hits every tool alike
@@ -66,8 +94,10 @@ def main() -> int:
     for name, runs in results.items():
         seconds = [r.seconds for r in runs]
         rss = median([r.peak_rss_mib for r in runs])
-        print(f"| {name} | {median(seconds):.2f} ({spread(seconds)}) | {options.size_mib / median(seconds):.0f} "
-              f"| {rss:.0f} |")
+        print(
+            f"| {name} | {median(seconds):.2f} ({spread(seconds)}) | {options.size_mib / median(seconds):.0f} "
+            f"| {rss:.0f} |"
+        )
     ours = median([r.peak_rss_mib for r in results["capawesome-ci"]])
     verdict = "met" if ours <= TARGET_RSS_MIB else "MISSED"
     print(f"\nTarget peak RSS ≤ {TARGET_RSS_MIB} MiB for capawesome-ci: {verdict} ({ours:.0f} MiB)")
