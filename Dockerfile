@@ -19,4 +19,5 @@ RUN pip install --no-index --find-links /wheels capawesome-ci && rm -rf /wheels 
 # Exec form, absolute path: the runner passes `args:` without a shell. As PID 1 the CLI installs
 # its own SIGINT/SIGTERM handlers (cancel the cloud job, exit 130/143).
 ENTRYPOINT ["/usr/local/bin/capawesome-ci"]
-CMD ["--help"]
+# With no arguments (a Bitbucket pipe) the step named by $COMMAND runs.
+CMD ["pipe"]

@@ -40,7 +40,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
 }
 # Global options that take a value (so the command can be found without parsing everything).
-VALUE_OPTIONS = {"--token", "--token-file", "--base-url", "--app-id", "--output-file", "--ci"}
+VALUE_OPTIONS = {
+    "--token",
+    "--token-file",
+    "--base-url",
+    "--app-id",
+    "--output-file",
+    "--ci",
+    "--dotenv",
+    "--summary-file",
+}
 EPILOG = """\
 exit codes: 0 ok · 1 job failed · 2 bad input · 3 auth · 4 not found · 5 job canceled ·
 6 job rejected · 7 job timed out (server) · 8 local I/O or checksum · 75 transient, safe to retry ·
@@ -93,9 +102,21 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     )
     group.add_argument("--output-file", default=default, metavar="FILE", help="also write the JSON result to FILE")
     group.add_argument(
+        "--dotenv",
+        default=default,
+        metavar="FILE",
+        help="write the outputs as a dotenv report (GitLab default: capawesome.env)",
+    )
+    group.add_argument(
+        "--summary-file",
+        default=default,
+        metavar="FILE",
+        help="write the Markdown summary (GitLab default: capawesome-summary.md)",
+    )
+    group.add_argument(
         "--ci",
         default=default,
-        metavar="{auto,local,github}",
+        metavar="{auto,local,github,gitlab,bitbucket}",
         help="where outputs go (default: auto-detected from the environment)",
     )
     group.add_argument(
@@ -178,6 +199,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         _global_options(sub, suppress=True)
     action = commands.add_parser("action", help="run a step with inputs from INPUT_* variables (container actions)")
     action.add_argument("step", choices=list(COMMANDS), help="the step to run")
+    commands.add_parser("pipe", help="run the step named by $COMMAND with Bitbucket pipe variables")
     sandbox = commands.add_parser("sandbox", help="the embedded Capawesome Cloud emulator")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="<action>", parser_class=OneLineParser)
     serve = sandbox_commands.add_parser("serve", help="serve the emulator over HTTP on loopback until interrupted")
@@ -205,7 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("sandbox needs an action: sandbox serve")
         return runner.serve_sandbox(args)
     if args.command == "action":
-        return run_action(args.step)
+        return _run_from_environment(args.step, "action")
+    if args.command == "pipe":
+        return run_pipe()
     module_name, model_name, _ = COMMANDS[args.command]
     module = importlib.import_module(module_name)
     fields = getattr(module, model_name).model_fields
@@ -213,12 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return runner.run_step(args.command, module, getattr(module, model_name), given, args)
 
 
-def run_action(step: str) -> int:
-    """Inputs come from the runner's environment, as a container action receives them."""
+def _run_from_environment(step: str, source: str) -> int:
+    """A step whose inputs come from the environment: `action` (GitHub INPUT_*) or `pipe`
+    (Bitbucket UPPER_SNAKE variables)."""
     import os
 
     from capawesome_ci import runner
     from capawesome_ci.ci.action_inputs import parse_bool, read_input, read_model_inputs
+    from capawesome_ci.ci.detect import detect_ci
     from capawesome_ci.errors import InputError
 
     environ = dict(os.environ)
@@ -226,26 +252,55 @@ def run_action(step: str) -> int:
     module = importlib.import_module(module_name)
     model = getattr(module, model_name)
     try:
-        given = read_model_inputs(model, environ)
-        dry_run = parse_bool("dry-run", read_input(environ, "dry-run") or "false")
+        if source == "pipe":
+            from capawesome_ci.ci.bitbucket import RESULT_NAME, output_dir, read_pipe_inputs
+
+            given = read_pipe_inputs(model, environ)
+            connection = {
+                "token": None,  # CAPAWESOME_CLOUD_TOKEN / CAPAWESOME_TOKEN, read like everywhere else
+                "base_url": environ.get("BASE_URL") or None,
+                "app_id": environ.get("APP_ID") or None,
+                "dry_run": parse_bool("DRY_RUN", environ.get("DRY_RUN") or "false"),
+                "output_file": os.path.join(output_dir(environ), RESULT_NAME),
+                "ci": "bitbucket",
+            }
+        else:
+            given = read_model_inputs(model, environ)
+            connection = {
+                "token": read_input(environ, "token"),
+                "base_url": read_input(environ, "base-url"),
+                "app_id": read_input(environ, "app-id"),
+                "dry_run": parse_bool("dry-run", read_input(environ, "dry-run") or "false"),
+                # GitLab has no output channel besides files: keep the whole result as one too.
+                "output_file": "capawesome-result.json" if detect_ci(environ) == "gitlab" else None,
+                "ci": None,
+            }
     except InputError as error:
-        sys.stderr.write(f"::error title=capawesome-ci::{error.message}\n")
+        prefix = "::error title=capawesome-ci::" if source == "action" else "error: "
+        sys.stderr.write(f"{prefix}{error.message}\n")
         return int(error.exit_code)
     args = argparse.Namespace(
         command=step,
-        token=read_input(environ, "token"),
         token_file=None,
-        base_url=read_input(environ, "base-url"),
-        app_id=read_input(environ, "app-id"),
         sandbox=False,
-        dry_run=dry_run,
         json=False,
-        output_file=None,
         debug=False,
-        ci=None,
-        naming="input",
+        dotenv=None,
+        summary_file=None,
+        naming="variable" if source == "pipe" else "input",
+        **connection,
     )
     return runner.run_step(step, module, model, given, args, environ)
+
+
+def run_pipe() -> int:
+    import os
+
+    step = os.environ.get("COMMAND", "").strip()
+    if step not in COMMANDS:
+        sys.stderr.write(f"error: invalid variable COMMAND: expected one of {', '.join(COMMANDS)}, got {step!r}\n")
+        return 2
+    return _run_from_environment(step, "pipe")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,23 @@ def signals_raise_interrupted() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+BUILD_SELECTORS = ("build_id", "build_number", "job_id", "deployment_id")
+
+
+def _with_build_from_environment(
+    model: type[BaseModel], given: dict[str, Any], environ: dict[str, str], reporter: LocalReporter
+) -> dict[str, Any]:
+    """A step that needs a build and got none takes $CAPAWESOME_BUILD_ID: the output of an earlier
+    build step (GitLab/Bitbucket dotenv report, or exported by hand), so chained jobs need no glue."""
+    if "build_id" not in model.model_fields or any(given.get(name) for name in BUILD_SELECTORS):
+        return given
+    build_id = environ.get("CAPAWESOME_BUILD_ID", "").strip()
+    if not build_id:
+        return given
+    reporter.info(f"Using build {build_id} from $CAPAWESOME_BUILD_ID")
+    return {**given, "build_id": build_id}
+
+
 def _sandbox_config_from_env(environ: dict[str, str]) -> Any:
     from capawesome_ci.sandbox import SandboxConfig
 
@@ -118,7 +135,14 @@ def run_step(
 ) -> int:
     environ = dict(os.environ if environ is None else environ)
     try:
-        reporter = make_reporter(getattr(args, "ci", None), environ, args.json, args.debug)
+        reporter = make_reporter(
+            getattr(args, "ci", None),
+            environ,
+            args.json,
+            args.debug,
+            dotenv_path=getattr(args, "dotenv", None),
+            summary_path=getattr(args, "summary_file", None),
+        )
     except InputError as error:
         sys.stderr.write(f"error: {error.message}\n")
         return int(error.exit_code)
@@ -132,6 +156,7 @@ def run_step(
                 reporter.mask(token)
             base_url = args.base_url or environ.get("CAPAWESOME_CLOUD_BASE_URL") or None
             app_id = args.app_id or environ.get("CAPAWESOME_APP_ID") or None
+            given = _with_build_from_environment(model, given, environ, reporter)
             try:
                 inputs = model.model_validate({**given, "app_id": app_id})
             except ValidationError as error:
@@ -180,8 +205,15 @@ def run_step(
             module.run(inputs, ctx)
         except CiError as error:
             exit_code = error.exit_code
-            if getattr(args, "naming", "flag") == "input":  # action users know `rollout`, not `--rollout`
+            naming = getattr(args, "naming", "flag")  # action users know `rollout`, pipe users `ROLLOUT`
+            if naming == "input":
                 error.message = re.sub(r"^(invalid|missing) --([a-z0-9-]+)", r"\1 input \2", error.message)
+            elif naming == "variable":
+                error.message = re.sub(
+                    r"^(invalid|missing) --([a-z0-9-]+)",
+                    lambda m: f"{m.group(1)} variable {m.group(2).upper().replace('-', '_')}",
+                    error.message,
+                )
             result.error = error.message
             if isinstance(error, JobEndedError):
                 result.status = error.status

@@ -8,7 +8,8 @@ On main the docker actions build from the Dockerfile (any fork works); the relea
 them to the published image by digest, so users never pay a Docker build per run.
 
 Writes `action.yml` (all steps behind a `command` input), `actions/<step>/action.yml` (one step
-each) and `actions/composite/action.yml` (macOS/Windows runners, which cannot run containers).
+each), `actions/composite/action.yml` (macOS/Windows runners, which cannot run containers) and the
+GitLab CI/CD component `templates/<step>.yml`.
 """
 
 from __future__ import annotations
@@ -167,6 +168,94 @@ def render_composite_action(inputs: dict[str, Any]) -> str:
     return HEADER + "\n".join(lines) + "\n"
 
 
+GITLAB_IMAGE = "ghcr.io/OWNER/capawesome-ci:1"
+GITLAB_OUTPUT_DIR = "capawesome-artifacts"
+_DURATION_REGEX = r"^(\d+(\.\d+)?|(\d+h)?(\d+m)?(\d+s)?)$"
+
+
+def _gitlab_input(field: str, info: Any) -> list[str]:
+    """One `spec: inputs:` entry. Lists are comma-separated strings (array inputs are fragile in
+    GitLab); an empty string means "not given", so every step input is optional here and the
+    step itself reports what is missing."""
+    name = input_name(field)
+    annotation = info.annotation
+    lines = [f"    {name}:", f"      description: {_q((info.description or '').replace('--', ''))}"]
+    if annotation is bool:
+        lines += ["      type: boolean", f"      default: {'true' if info.default else 'false'}"]
+        return lines
+    default = _default(info)
+    choices = [c for arg in getattr(annotation, "__args__", ()) for c in getattr(arg, "__args__", ())] or [
+        c for c in getattr(annotation, "__args__", ()) if isinstance(c, str)
+    ]
+    if annotation in (float, int):  # rollout, percentage: checked by GitLab when the pipeline is created
+        lines.append("      type: number")
+    if field == "output_dir":  # it is also an artifacts path: "." would keep the whole checkout
+        default = GITLAB_OUTPUT_DIR
+    if not info.is_required():  # an input without a default is required by GitLab
+        lines.append(f"      default: {default if annotation in (float, int) else _q(default or '')}")
+    if choices and all(isinstance(c, str) for c in choices):
+        options = ([] if info.is_required() else [""]) + [str(c) for c in choices]
+        lines.append(f"      options: [{', '.join(_q(o) for o in options)}]")
+    elif field == "timeout":
+        lines.append(f"      regex: {_q(_DURATION_REGEX)}")
+    return lines
+
+
+def render_gitlab_template(step: str) -> str:
+    module_name, model_name, summary = COMMANDS[step]
+    model = getattr(importlib.import_module(module_name), model_name)
+    fields = [f for f in ordered_fields(model) if f != "app_id"]
+    lines = [
+        "spec:",
+        "  inputs:",
+        "    job-name:",
+        f"      description: {_q('Name of the job (include the template several times with different names)')}",
+        f"      default: {_q('capawesome-' + step)}",
+        "    stage:",
+        f"      default: {_q('deploy' if step in ('deploy', 'rollout') else 'build')}",
+        "    image:",
+        f"      description: {_q('The capawesome-ci image (pin a version or digest)')}",
+        f"      default: {_q(GITLAB_IMAGE)}",
+        "    app-id:",
+        f"      description: {_q('Capawesome Cloud app id (default: $CAPAWESOME_APP_ID)')}",
+        '      default: ""',
+        "    base-url:",
+        f"      description: {_q('API base URL (default: $CAPAWESOME_CLOUD_BASE_URL or the public API)')}",
+        '      default: ""',
+        "    dry-run:",
+        "      type: boolean",
+        "      default: false",
+    ]
+    for field in fields:
+        lines += _gitlab_input(field, model.model_fields[field])
+    variables = ["app-id", "base-url", "dry-run", *(input_name(f) for f in fields)]
+    paths = ["capawesome-summary.md", "capawesome-result.json"]
+    if "output_dir" in model.model_fields:
+        paths.append("$[[ inputs.output-dir ]]")
+    lines += [
+        "---",
+        f"# {summary[0].upper() + summary[1:]}. The token comes from the masked CI/CD variable",
+        "# CAPAWESOME_CLOUD_TOKEN; outputs reach later jobs through the dotenv report (CAPAWESOME_*).",
+        '"$[[ inputs.job-name ]]":',
+        "  stage: $[[ inputs.stage ]]",
+        "  image:",
+        "    name: $[[ inputs.image ]]",
+        '    entrypoint: [""]',
+        "  variables:",
+        "    CAPAWESOME_CI: gitlab",
+        *(f'    INPUT_{name.upper().replace("-", "_")}: "$[[ inputs.{name} ]]"' for name in variables),
+        "  script:",
+        f"    - capawesome-ci action {step}",
+        "  artifacts:",
+        "    when: always",
+        "    paths:",
+        *(f'      - "{path}"' for path in paths),
+        "    reports:",
+        "      dotenv: capawesome.env",
+    ]
+    return HEADER + "\n".join(lines) + "\n"
+
+
 def generate(image: str | None = None) -> dict[Path, str]:
     files: dict[Path, str] = {
         REPO_ROOT / "action.yml": render_docker_action(
@@ -179,6 +268,7 @@ def generate(image: str | None = None) -> dict[Path, str]:
         REPO_ROOT / "actions" / "composite" / "action.yml": render_composite_action(all_inputs()),
     }
     for step, (_, _, summary) in COMMANDS.items():
+        files[REPO_ROOT / "templates" / f"{step}.yml"] = render_gitlab_template(step)
         files[REPO_ROOT / "actions" / step / "action.yml"] = render_docker_action(
             f"Capawesome Cloud {step}",
             summary[0].upper() + summary[1:],

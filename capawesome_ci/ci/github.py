@@ -81,9 +81,16 @@ class GitHubReporter(LocalReporter):
         debug: bool = False,
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
+        dotenv_path: str | None = None,
+        summary_path: str | None = None,
     ) -> None:
         super().__init__(
-            json_output=json_output, debug=debug or environ.get("RUNNER_DEBUG") == "1", stdout=stdout, stderr=stderr
+            dotenv_path=dotenv_path,
+            summary_path=summary_path,
+            json_output=json_output,
+            debug=debug or environ.get("RUNNER_DEBUG") == "1",
+            stdout=stdout,
+            stderr=stderr,
         )
         self.environ = environ
         # Runner logs are not a TTY but render ANSI colours.
@@ -128,6 +135,10 @@ class GitHubReporter(LocalReporter):
 
     def publish(self, result: StepResult) -> None:
         super().publish(result)
+        self._give_files_to_workspace_owner(result)
+
+    def write_report_files(self, result: StepResult) -> None:
+        super().write_report_files(result)
         if self.environ.get("GITHUB_OUTPUT"):
             blocks = "".join(format_output(name, self.redact(value)) for name, value in result_outputs(result).items())
             with open(self.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as handle:
@@ -136,7 +147,6 @@ class GitHubReporter(LocalReporter):
             summary = self.redact(render_summary(result, summary_sections(result)))
             with open(self.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
                 handle.write(summary + "\n")
-        self._give_files_to_workspace_owner(result)
 
     def _give_files_to_workspace_owner(self, result: StepResult) -> None:
         """A container action runs as root; later steps run as the runner user and must be able

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TextIO
 
 from capawesome_ci.ci.reporter import LogSink, SecretRedactor, clean_log_text
@@ -38,8 +39,13 @@ class LocalReporter:
         debug: bool = False,
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
+        dotenv_path: str | None = None,
+        summary_path: str | None = None,
     ) -> None:
         self.json_output = json_output
+        # Optional report files: a dotenv of the outputs and the Markdown job summary.
+        self.dotenv_path = dotenv_path
+        self.summary_path = summary_path
         self.debug_enabled = debug
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
@@ -106,6 +112,22 @@ class LocalReporter:
 
     # -- result -------------------------------------------------------------------------------
     def publish(self, result: StepResult) -> None:
+        self.write_report_files(result)
+        self.print_result(result)
+
+    def write_report_files(self, result: StepResult) -> None:
+        if self.dotenv_path:
+            from capawesome_ci.ci.dotenv import dotenv_values, format_dotenv
+
+            values = {key: self.redact(value) for key, value in dotenv_values(result).items()}
+            Path(self.dotenv_path).write_text(format_dotenv(values), encoding="utf-8")
+        if self.summary_path:
+            from capawesome_ci.ci.markdown import render_summary
+
+            summary = self.redact(render_summary(result, summary_sections(result)))
+            Path(self.summary_path).write_text(summary + "\n", encoding="utf-8")
+
+    def print_result(self, result: StepResult) -> None:
         if self.json_output:
             self.stdout.write(self.redact(json.dumps(result.to_json_dict(), indent=2)) + "\n")
             self.stdout.flush()

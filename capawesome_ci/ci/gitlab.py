@@ -1,0 +1,73 @@
+"""GitLab CI: collapsible log sections, a dotenv report of the outputs, the summary as a Markdown file.
+
+GitLab has no runtime masking and no output channel: outputs go to `capawesome.env` (declare it as
+`artifacts: reports: dotenv:`) and the summary to `capawesome-summary.md` (keep it as an artifact).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+from capawesome_ci.ci.local import LocalReporter
+from capawesome_ci.ci.reporter import LogSink, clean_log_text
+
+DEFAULT_DOTENV = "capawesome.env"
+DEFAULT_SUMMARY = "capawesome-summary.md"
+_SECTION_MARKER = re.compile(r"section_(start|end):", re.IGNORECASE)
+_sections = itertools.count(1)
+
+
+def neutralise(text: str) -> str:
+    """Remote text can neither carry escape codes other than colours nor name a section marker."""
+    return _SECTION_MARKER.sub(lambda m: f"section_{m.group(1)} :", clean_log_text(text, keep_colors=True))
+
+
+def section_start(name: str, title: str) -> str:
+    return f"\x1b[0Ksection_start:{int(time.time())}:{name}[collapsed=true]\r\x1b[0K{neutralise(title)}"
+
+
+def section_end(name: str) -> str:
+    return f"\x1b[0Ksection_end:{int(time.time())}:{name}\r\x1b[0K"
+
+
+class _GitLabSink:
+    def __init__(self, reporter: GitLabReporter) -> None:
+        self._reporter = reporter
+
+    def line(self, text: str) -> None:
+        self._reporter._write_err(neutralise(text))
+
+
+class GitLabReporter(LocalReporter):
+    def __init__(
+        self,
+        json_output: bool = False,
+        debug: bool = False,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        dotenv_path: str | None = None,
+        summary_path: str | None = None,
+    ) -> None:
+        super().__init__(
+            json_output=json_output,
+            debug=debug,
+            stdout=stdout,
+            stderr=stderr,
+            dotenv_path=dotenv_path or DEFAULT_DOTENV,
+            summary_path=summary_path or DEFAULT_SUMMARY,
+        )
+        self.colors = True  # GitLab renders ANSI colours in job logs
+
+    @contextmanager
+    def log_group(self, title: str) -> Iterator[LogSink]:
+        name = f"capawesome_logs_{next(_sections)}"
+        self._write_err(section_start(name, title))
+        try:
+            yield _GitLabSink(self)
+        finally:
+            self._write_err(section_end(name))
