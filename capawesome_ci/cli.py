@@ -38,6 +38,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "RolloutInputs",
         "change the rollout of a channel's deployment",
     ),
+    "live-update": (
+        "capawesome_ci.steps.live_update",
+        "LiveUpdateInputs",
+        "upload a local web build as a (signed) bundle and deploy it to channels",
+    ),
 }
 # Global options that take a value (so the command can be found without parsing everything).
 VALUE_OPTIONS = {

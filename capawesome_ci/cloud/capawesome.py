@@ -21,6 +21,7 @@ from capawesome_cloud.exceptions import CapawesomeCloudError
 from capawesome_cloud.models import AppBuild, AppDeployment
 from capawesome_cloud.models import Job as SdkJob
 
+from capawesome_ci.cloud.bundles import bundle_body, upload_file
 from capawesome_ci.cloud.errors import map_sdk_error, map_transport_error, raise_for_response
 from capawesome_ci.errors import NotFoundError
 from capawesome_ci.steps.platform import (
@@ -29,6 +30,9 @@ from capawesome_ci.steps.platform import (
     Artifact,
     Build,
     BuildRequest,
+    Bundle,
+    BundleRequest,
+    BundleUpload,
     Channel,
     Deployment,
     Destination,
@@ -334,3 +338,23 @@ class CapawesomePlatform:
             expires_at=data.get("expiresAt") if isinstance(data, dict) else None,
             planned=share_id == PLANNED_ID,
         )
+
+    # -- live-update bundles (cloud/bundles.py has the upload protocol) -----------------------
+    def create_bundle(self, request: BundleRequest) -> Bundle:
+        data = self._request("POST", f"{self._app_path}/bundles", json=bundle_body(request))
+        bundle_id = str(data.get("id", "")) if isinstance(data, dict) else ""
+        build_id = str(data.get("appBuildId") or "") if isinstance(data, dict) else ""
+        return Bundle(id=bundle_id, build_id=build_id, planned=bundle_id == PLANNED_ID)
+
+    def upload_bundle_file(
+        self, bundle_id: str, upload: BundleUpload, progress: Callable[[int], None] | None = None
+    ) -> str:
+        return upload_file(self, bundle_id, upload, progress)
+
+    def finalize_bundle(self, bundle_id: str, file_id: str | None) -> Bundle:
+        body: dict[str, Any] = {"artifactStatus": "ready"}
+        if file_id:
+            body["appBundleFileId"] = file_id
+        data = self._request("PATCH", f"{self._app_path}/bundles/{quote(bundle_id, safe='')}", json=body)
+        build_id = str(data.get("appBuildId") or "") if isinstance(data, dict) else ""
+        return Bundle(id=bundle_id, build_id=build_id, planned=bundle_id == PLANNED_ID)

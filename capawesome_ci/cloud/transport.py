@@ -45,13 +45,22 @@ class DryRunTransport(httpx.BaseTransport):
             return self._inner.handle_request(request)
         content = request.read()
         body: Any = None
-        if content:
+        if content and request.headers.get("Content-Type", "").startswith("multipart/"):
+            body = f"<multipart/form-data, {len(content)} bytes>"
+        elif content:
             try:
                 body = json.loads(content)
             except ValueError:
                 body = f"<{len(content)} bytes>"
         self._record(request.method, request.url.path, redact_body(body))
-        placeholder = {"id": PLANNED_ID, "jobId": PLANNED_ID, "status": "planned"}
+        # Enough for any caller to go on: an id, a job, an upload id and an etag.
+        placeholder = {
+            "id": PLANNED_ID,
+            "jobId": PLANNED_ID,
+            "status": "planned",
+            "uploadId": PLANNED_ID,
+            "etag": PLANNED_ID,
+        }
         return httpx.Response(200, json=placeholder, request=request)
 
     def close(self) -> None:

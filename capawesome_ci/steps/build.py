@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from capawesome_ci.steps.context import StepContext
-from capawesome_ci.steps.deploy import deploy_to_channels, deploy_to_destination
+from capawesome_ci.steps.deploy import check_channels, deploy_to_channels, deploy_to_destination
 from capawesome_ci.steps.download import download_artifacts
 from capawesome_ci.steps.inputs import (
     BUILD_TYPES,
@@ -155,6 +155,8 @@ def run(inputs: BuildInputs, ctx: StepContext) -> None:
     ctx.result.platform, ctx.result.build_type, ctx.result.git_ref = inputs.platform, inputs.type, git_ref
     if ctx.dry_run:
         ctx.platform.get_app()  # a real read: token and app id are checked even in a dry run
+    if inputs.wait:
+        check_channels(ctx, inputs.channel, inputs.create_channel)  # before a build that takes minutes
     build = ctx.platform.create_build(request)
     ctx.record_build(build)
     if build.planned:

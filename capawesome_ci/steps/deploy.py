@@ -45,6 +45,17 @@ def _channel(ctx: StepContext, name: str, create: bool) -> Channel:
     return ctx.platform.create_channel(name)
 
 
+def check_channels(ctx: StepContext, names: list[str], create: bool) -> None:
+    """Fail early (before a long build or upload) when a channel is missing and may not be created."""
+    if create:
+        return
+    for name in names:
+        if ctx.platform.find_channel(name) is None:
+            raise NotFoundError(
+                f"channel {name!r} not found in app {ctx.platform.app_id} (pass --create-channel to create it)"
+            )
+
+
 def deploy_to_channels(ctx: StepContext, build: Build, names: list[str], rollout: float, create: bool) -> None:
     for name in names:
         channel = _channel(ctx, name, create)

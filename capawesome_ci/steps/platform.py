@@ -7,9 +7,10 @@ converting to a platform's own unit happens inside the implementation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 TERMINAL_JOB_STATUSES = frozenset({"succeeded", "failed", "canceled", "rejected", "timed_out"})
@@ -123,6 +124,39 @@ class Share:
     planned: bool = False
 
 
+@dataclass
+class BundleRequest:
+    artifact_type: str  # "zip" or "manifest"
+    git_ref: str | None = None
+    custom_properties: dict[str, str] = field(default_factory=dict)
+    # Native-version guards: keys android_min, android_max, android_eq, ios_min, ios_max, ios_eq.
+    version_constraints: dict[str, str] = field(default_factory=dict)
+    # A self-hosted bundle: registered by URL, nothing uploaded.
+    url: str | None = None
+    checksum: str | None = None
+    signature: str | None = None
+
+
+@dataclass
+class Bundle:
+    id: str
+    build_id: str
+    planned: bool = False
+
+
+@dataclass
+class BundleUpload:
+    """One file of a bundle, ready to upload: its bytes are read from `path` in pieces."""
+
+    path: Path
+    name: str
+    href: str | None
+    mime_type: str
+    size: int
+    checksum: str
+    signature: str | None = None
+
+
 class CloudPlatform(Protocol):
     """Every call may raise a `capawesome_ci.errors.CiError` (mapped from the platform's errors)."""
 
@@ -154,3 +188,8 @@ class CloudPlatform(Protocol):
     def get_deployment(self, deployment_id: str) -> Deployment: ...
     def set_rollout(self, deployment_id: str, rollout_percentage: float) -> Deployment: ...
     def create_share(self, build_id: str, expires_in_days: int | None) -> Share: ...
+    def create_bundle(self, request: BundleRequest) -> Bundle: ...
+    def upload_bundle_file(
+        self, bundle_id: str, upload: BundleUpload, progress: Callable[[int], None] | None = None
+    ) -> str: ...
+    def finalize_bundle(self, bundle_id: str, file_id: str | None) -> Bundle: ...

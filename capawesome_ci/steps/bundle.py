@@ -1,0 +1,136 @@
+"""Preparing a live-update bundle locally: a deterministic zip (streamed to a temporary file), or
+the file list and manifest of manifest mode, each with its SHA-256 and optional RSA signature.
+
+Nothing is written into the user's folder, and no file is ever held in memory whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import mimetypes
+import os
+import re
+import stat
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from capawesome_ci.errors import InputError, LocalIOError
+from capawesome_ci.steps.platform import BundleUpload
+
+MANIFEST_NAME = "capawesome-live-update-manifest.json"
+IGNORED_NAMES = frozenset({".DS_Store", MANIFEST_NAME})
+# Fixed entry time (the earliest a zip can hold): the same folder always gives the same bytes.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+READ_CHUNK = 1 << 20
+_PEM = re.compile(r"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", re.DOTALL)
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(READ_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as error:
+        raise LocalIOError(f"cannot read {path}: {error.strerror or error}") from None
+    return digest.hexdigest(), size
+
+
+def bundle_files(folder: Path, warn: Callable[[str], None]) -> list[tuple[Path, str]]:
+    """Regular files under `folder` as (path, relative href with /), sorted; symlinks skipped."""
+    found: list[tuple[Path, str]] = []
+    source_maps = 0
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files) + [d for d in dirs if (Path(root) / d).is_symlink()]:
+            path = Path(root) / name
+            href = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                warn(f"skipping symlink {href}")
+                continue
+            if name in IGNORED_NAMES or not stat.S_ISREG(path.lstat().st_mode):
+                continue
+            source_maps += name.endswith(".map")
+            found.append((path, href))
+    if source_maps:
+        warn(f"the bundle contains {source_maps} source map(s) (*.map): they ship to every device")
+    return sorted(found, key=lambda item: item[1])
+
+
+def write_zip(folder: Path, target: Path, warn: Callable[[str], None]) -> None:
+    """Entries sorted, fixed timestamps, external attributes 0 (Android's unzip library fails on
+    read-only directory modes), DOS as the creating system: byte-identical for the same folder."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for path, href in bundle_files(folder, warn):
+            info = zipfile.ZipInfo(href, date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0
+            info.create_system = 0
+            large = path.stat().st_size >= zipfile.ZIP64_LIMIT  # zip64 records only where needed
+            with path.open("rb") as source, archive.open(info, "w", force_zip64=large) as entry:
+                while chunk := source.read(READ_CHUNK):
+                    entry.write(chunk)
+
+
+def manifest_entries(files: list[BundleUpload]) -> bytes:
+    entries = [{"href": f.href, "checksum": f.checksum, "sizeInBytes": f.size} for f in files]
+    return json.dumps(entries, indent=2).encode()
+
+
+def mime_type_of(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+# -- signing --------------------------------------------------------------------------------------
+def normalise_pem(text: str) -> bytes:
+    """Accept a PEM with its line breaks lost (one line, or spaces instead of newlines): CI
+    secrets often arrive that way."""
+    text = text.strip().replace("\\n", "\n")
+    match = _PEM.search(text)
+    if match is None:
+        raise InputError("invalid private key: not a PEM key (-----BEGIN … PRIVATE KEY-----)")
+    label, body = match.group(1), match.group(2)
+    headers: list[str] = []
+    if "Proc-Type:" in body:  # traditional encrypted PEM: keep its header lines
+        lines = [line.strip() for line in body.strip().splitlines()]
+        headers = [line for line in lines if ":" in line]
+        body = "".join(line for line in lines if line and ":" not in line)
+    compact = "".join(body.split())
+    wrapped = "\n".join(compact[i : i + 64] for i in range(0, len(compact), 64))
+    head = "\n".join(headers) + "\n\n" if headers else ""
+    return f"-----BEGIN {label}-----\n{head}{wrapped}\n-----END {label}-----\n".encode()
+
+
+def load_private_key(pem_text: str, passphrase: str | None) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(normalise_pem(pem_text), password=passphrase.encode() if passphrase else None)
+    except TypeError:
+        raise InputError(
+            "invalid private key: it is encrypted; set CAPAWESOME_PRIVATE_KEY_PASSPHRASE"
+            if not passphrase
+            else "invalid private key: it is not encrypted, but a passphrase was given"
+        ) from None
+    except ValueError:
+        raise InputError("invalid private key: wrong passphrase, or not a valid PEM private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise InputError("invalid private key: Capawesome Cloud signatures need an RSA key")
+    return key
+
+
+def sign_digest(key: Any, hex_digest: str) -> str:
+    """RSASSA-PKCS1-v1_5 with SHA-256, base64: `openssl dgst -sha256 -sign key.pem FILE | base64 -w0`,
+    computed from the streamed digest so the file is never read twice nor held in memory."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
+
+    signature = key.sign(bytes.fromhex(hex_digest), padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+    return base64.b64encode(signature).decode()

@@ -1,0 +1,269 @@
+"""live-update: upload a local web build as a (signed) bundle and deploy it to channels.
+
+The source is a folder with an index.html, an existing .zip, or a self-hosted bundle's --url.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from capawesome_ci.errors import InputError
+from capawesome_ci.steps.build import default_git_ref
+from capawesome_ci.steps.bundle import (
+    MANIFEST_NAME,
+    bundle_files,
+    load_private_key,
+    manifest_entries,
+    mime_type_of,
+    sha256_of,
+    sign_digest,
+    write_zip,
+)
+from capawesome_ci.steps.context import StepContext
+from capawesome_ci.steps.deploy import check_channels, deploy_to_channels
+from capawesome_ci.steps.inputs import StepInputs, parse_key_values, parse_percentage, split_list
+from capawesome_ci.steps.platform import Build, BundleRequest, BundleUpload
+from capawesome_ci.steps.result import ArtifactResult
+
+PRIVATE_KEY_ENV = "CAPAWESOME_PRIVATE_KEY"
+PASSPHRASE_ENV = "CAPAWESOME_PRIVATE_KEY_PASSPHRASE"
+MAX_CUSTOM_PROPERTIES = 10
+MANIFEST_CONCURRENCY = 8
+VERSION_INPUTS = ("android_min", "android_max", "android_eq", "ios_min", "ios_max", "ios_eq")
+
+
+class LiveUpdateInputs(StepInputs):
+    path: Path | None = Field(
+        default=None,
+        description="Web build folder (with index.html) or a .zip to upload",
+        json_schema_extra={"metavar": "PATH"},
+    )
+    url: str | None = Field(default=None, description="Register a self-hosted bundle by URL instead of uploading")
+    artifact_type: Literal["zip", "manifest"] = Field(
+        default="zip", description="zip: one archive; manifest: every file on its own (delta updates)"
+    )
+    channel: list[str] = Field(
+        default_factory=list, description="Channel(s) to deploy the bundle to", json_schema_extra={"metavar": "NAME"}
+    )
+    rollout: float = Field(
+        default=100.0,
+        description="Share of devices that get the update, 0-100",
+        json_schema_extra={"metavar": "PERCENT"},
+    )
+    create_channel: bool = Field(default=False, description="Create a channel that does not exist yet")
+    android_min: str | None = Field(default=None, description="Lowest Android versionCode that gets the bundle")
+    android_max: str | None = Field(default=None, description="Highest Android versionCode that gets the bundle")
+    android_eq: str | None = Field(default=None, description="The only Android versionCode that gets the bundle")
+    ios_min: str | None = Field(default=None, description="Lowest iOS CFBundleVersion that gets the bundle")
+    ios_max: str | None = Field(default=None, description="Highest iOS CFBundleVersion that gets the bundle")
+    ios_eq: str | None = Field(default=None, description="The only iOS CFBundleVersion that gets the bundle")
+    custom_property: list[str] = Field(
+        default_factory=list,
+        description="Custom property KEY=VALUE (up to 10)",
+        json_schema_extra={"metavar": "KEY=VALUE"},
+    )
+    git_ref: str | None = Field(
+        default=None,
+        description="Git ref recorded with the bundle (default: the CI's commit)",
+        json_schema_extra={"metavar": "REF"},
+    )
+    private_key_file: Path | None = Field(
+        default=None,
+        description=f"PEM private key to sign the bundle (or the PEM in ${PRIVATE_KEY_ENV}; "
+        f"passphrase in ${PASSPHRASE_ENV})",
+        json_schema_extra={"metavar": "FILE"},
+    )
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> list[str]:
+        return split_list(value)
+
+    @field_validator("rollout", mode="before")
+    @classmethod
+    def _rollout(cls, value: Any) -> float:
+        return parse_percentage(value)
+
+    @field_validator("custom_property", mode="before")
+    @classmethod
+    def _properties(cls, value: Any) -> list[str]:
+        items = [value] if isinstance(value, str) else list(value or [])
+        if len(items) > MAX_CUSTOM_PROPERTIES:
+            raise ValueError(f"at most {MAX_CUSTOM_PROPERTIES} custom properties, got {len(items)}")
+        for item in items:
+            if not 1 <= len(item) <= 100:
+                raise ValueError(f"each KEY=VALUE must be 1 to 100 characters, got {len(item)}")
+        parse_key_values(items, "each --custom-property")
+        return items
+
+    @model_validator(mode="after")
+    def _source(self) -> LiveUpdateInputs:
+        if not self.path and not self.url:
+            raise ValueError("missing --path: give the web build folder (or a .zip) with --path, or --url")
+        if self.url and not self.url.startswith("https://"):
+            raise ValueError("invalid --url: a self-hosted bundle must be served over https://")
+        if self.url and self.artifact_type != "zip":
+            raise ValueError("invalid --artifact-type: a self-hosted bundle is a zip")
+        if self.path is not None and not self.url:
+            if not self.path.exists():
+                raise ValueError(f"invalid --path: {self.path} does not exist")
+            if self.path.is_dir() and not (self.path / "index.html").is_file():
+                raise ValueError(f"invalid --path: {self.path} has no index.html (is it the web build output?)")
+            if self.path.is_file() and (self.path.suffix.lower() != ".zip" or self.artifact_type != "zip"):
+                raise ValueError("invalid --path: a file must be a .zip (with --artifact-type zip)")
+        return self
+
+
+def _signing_key(inputs: LiveUpdateInputs, ctx: StepContext) -> Any:
+    """From --private-key-file or $CAPAWESOME_PRIVATE_KEY; every line is masked before use."""
+    if inputs.private_key_file is not None:
+        try:
+            text = inputs.private_key_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not a text file"
+            raise InputError(f"invalid --private-key-file: cannot read {inputs.private_key_file}: {reason}") from None
+    else:
+        text = ctx.environ.get(PRIVATE_KEY_ENV, "")
+        if not text.strip():
+            return None
+    ctx.reporter.mask(text)
+    passphrase = ctx.environ.get(PASSPHRASE_ENV) or None
+    if passphrase:
+        ctx.reporter.mask(passphrase)
+    return load_private_key(text, passphrase)
+
+
+def _progress(ctx: StepContext, label: str, total: int) -> Any:
+    return lambda done: ctx.reporter.progress(label, done, total)
+
+
+def prepare_zip(ctx: StepContext, inputs: LiveUpdateInputs, key: Any, scratch: Path) -> BundleUpload:
+    source = inputs.path
+    assert source is not None
+    archive = source  # an existing .zip is uploaded unchanged
+    if source.is_dir():
+        archive = scratch / "bundle.zip"
+        write_zip(source, archive, ctx.reporter.warning)
+    checksum, size = sha256_of(archive)
+    signature = sign_digest(key, checksum) if key is not None else None
+    return BundleUpload(archive, "bundle.zip", None, "application/zip", size, checksum, signature)
+
+
+def prepare_manifest(ctx: StepContext, inputs: LiveUpdateInputs, key: Any, scratch: Path) -> list[BundleUpload]:
+    """Every file, plus the manifest, written to a temporary folder (never into the user's)."""
+    assert inputs.path is not None
+    uploads: list[BundleUpload] = []
+    for path, href in bundle_files(inputs.path, ctx.reporter.warning):
+        checksum, size = sha256_of(path)
+        uploads.append(
+            BundleUpload(
+                path=path,
+                name=href,
+                href=href,
+                mime_type=mime_type_of(path.name),
+                size=size,
+                checksum=checksum,
+                signature=sign_digest(key, checksum) if key is not None else None,
+            )
+        )
+    manifest = scratch / MANIFEST_NAME
+    manifest.write_bytes(manifest_entries(uploads))
+    checksum, size = sha256_of(manifest)
+    uploads.append(
+        BundleUpload(
+            path=manifest,
+            name=MANIFEST_NAME,
+            href=MANIFEST_NAME,
+            mime_type="application/json",
+            size=size,
+            checksum=checksum,
+            signature=sign_digest(key, checksum) if key is not None else None,
+        )
+    )
+    return uploads
+
+
+def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
+    inputs.require_app_id()
+    key = _signing_key(inputs, ctx)
+    # Fail before uploading anything when a channel is missing.
+    check_channels(ctx, inputs.channel, inputs.create_channel)
+    request = BundleRequest(
+        artifact_type=inputs.artifact_type,
+        git_ref=inputs.git_ref or default_git_ref(ctx.environ),
+        custom_properties=parse_key_values(inputs.custom_property, "each --custom-property"),
+        version_constraints={name: getattr(inputs, name) for name in VERSION_INPUTS if getattr(inputs, name)},
+        url=inputs.url,
+    )
+    ctx.result.git_ref, ctx.result.platform = request.git_ref, "web"
+    with tempfile.TemporaryDirectory(prefix="capawesome-bundle-") as scratch_name:
+        scratch = Path(scratch_name)
+        if inputs.url:
+            if inputs.path is not None:  # checksum and signature of the self-hosted file
+                request.checksum, _ = sha256_of(inputs.path) if inputs.path.is_file() else (None, 0)
+                if request.checksum and key is not None:
+                    request.signature = sign_digest(key, request.checksum)
+            bundle = ctx.platform.create_bundle(request)
+            result_upload = None
+        elif inputs.artifact_type == "zip":
+            result_upload = prepare_zip(ctx, inputs, key, scratch)
+            bundle = ctx.platform.create_bundle(request)
+            file_id = ctx.platform.upload_bundle_file(
+                bundle.id, result_upload, _progress(ctx, "bundle.zip", result_upload.size)
+            )
+            bundle = _finalize(ctx, bundle.id, file_id, bundle.build_id)
+        else:
+            uploads = prepare_manifest(ctx, inputs, key, scratch)
+            bundle = ctx.platform.create_bundle(request)
+            _upload_all(ctx, bundle.id, uploads)
+            bundle = _finalize(ctx, bundle.id, None, bundle.build_id)
+            result_upload = uploads[-1]
+    ctx.result.artifacts.append(
+        ArtifactResult(
+            id=bundle.id if not bundle.planned else "<planned>",
+            type=inputs.artifact_type,
+            path=str(inputs.path) if inputs.path else inputs.url,
+            size=result_upload.size if result_upload else None,
+            sha256=result_upload.checksum if result_upload else request.checksum,
+        )
+    )
+    if bundle.planned:
+        ctx.result.status = "succeeded"
+        if inputs.channel:
+            ctx.reporter.info(
+                f"dry run: would deploy the bundle to {', '.join(inputs.channel)} at {inputs.rollout:g} %"
+            )
+        return
+    build = ctx.platform.get_build(bundle.build_id) if bundle.build_id else Build(id="")
+    ctx.record_build(build)
+    ctx.reporter.info(f"Uploaded bundle {bundle.id} (build {build.number or build.id})")
+    if inputs.channel:
+        deploy_to_channels(ctx, build, inputs.channel, inputs.rollout, inputs.create_channel)
+    ctx.result.status = "succeeded"
+
+
+def _finalize(ctx: StepContext, bundle_id: str, file_id: str | None, build_id: str) -> Any:
+    finalized = ctx.platform.finalize_bundle(bundle_id, file_id)
+    finalized.build_id = finalized.build_id or build_id
+    return finalized
+
+
+def _upload_all(ctx: StepContext, bundle_id: str, uploads: list[BundleUpload]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    total = sum(u.size for u in uploads)
+    sent = 0
+
+    def one(upload: BundleUpload) -> str:
+        nonlocal sent
+        file_id = ctx.platform.upload_bundle_file(bundle_id, upload)
+        sent += upload.size
+        ctx.reporter.progress(f"{len(uploads)} files", sent, total)
+        return file_id
+
+    with ThreadPoolExecutor(max_workers=MANIFEST_CONCURRENCY, thread_name_prefix="upload-file") as pool:
+        list(pool.map(one, uploads))
