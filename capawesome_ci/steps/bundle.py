@@ -70,12 +70,12 @@ def write_zip(folder: Path, target: Path, warn: Callable[[str], None]) -> None:
         for path, href in bundle_files(folder, warn):
             info = zipfile.ZipInfo(href, date_time=ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0
             info.create_system = 0
             large = path.stat().st_size >= zipfile.ZIP64_LIMIT  # zip64 records only where needed
             with path.open("rb") as source, archive.open(info, "w", force_zip64=large) as entry:
                 while chunk := source.read(READ_CHUNK):
                     entry.write(chunk)
+            info.external_attr = 0  # zipfile sets 0o600 while writing; the central directory is written at close
 
 
 def manifest_entries(files: list[BundleUpload]) -> bytes:
