@@ -43,6 +43,9 @@ def clean_log_text(text: str, keep_colors: bool) -> str:
     no carriage returns that would overwrite earlier output; optionally keep colours."""
     if len(text) > MAX_LINE_CHARS:
         text = text[:MAX_LINE_CHARS] + " …[line truncated]"
+    if not text.isascii():
+        # Lone surrogates (JSON "\ud800") cannot be written to a UTF-8 stream: replace them.
+        text = text.encode("utf-8", "replace").decode("utf-8")
     if keep_colors:
         kept: list[str] = []
         for piece in re.split(f"({_SGR.pattern})", text):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from pydantic import Field, model_validator
 
+from capawesome_ci.ci.reporter import clean_log_text
 from capawesome_ci.errors import (
     CiError,
     ExitCode,
@@ -66,7 +67,8 @@ class JobFollower:
             self.last_number = line.number
             new += 1
             for piece in line.text.splitlines() or [""]:
-                self.tail.append(piece)
+                # The tail goes into summaries and JSON: plain, bounded text.
+                self.tail.append(clean_log_text(piece, keep_colors=False))
                 emit(piece)
         return new
 
@@ -92,7 +94,8 @@ def follow_job(ctx: StepContext, job_id: str, title: str, options: WaitOptions) 
                     failures = 0
                 except TransientError as error:
                     failures += 1
-                    if failures >= MAX_POLL_FAILURES:
+                    # Blips during a long wait are ridden out; a first poll that fails is not a blip.
+                    if job is None or failures >= MAX_POLL_FAILURES:
                         raise
                     ctx.reporter.warning(f"polling failed ({error.message}); trying again")
                     new_lines = 0

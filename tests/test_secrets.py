@@ -1,0 +1,149 @@
+"""Secret hygiene: a canary token and a canary private key, run through every command in every mode
+(normal, --debug, --dry-run, --json, failing auth, failing API, crash paths, each CI), never appear in
+stdout, stderr, output files, summaries, dotenv reports or error text."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from capawesome_ci.sandbox import Sandbox
+from tests.conftest import CANARY_TOKEN, cli_env, run_cli
+
+COMMANDS = {
+    "build": ["build", "--platform", "web", "--channel", "beta"],
+    "wait": ["wait", "--build-number", "1"],
+    "download": ["download", "--build-number", "1", "--output-dir", "out"],
+    "deploy": ["deploy", "--build-number", "1", "--channel", "production", "--rollout", "5"],
+    "rollout": ["rollout", "--channel", "beta", "--percentage", "7"],
+    "live-update": ["live-update", "--path", "www", "--channel", "beta", "--private-key-file", "key.pem"],
+}
+MODES = {
+    "normal": [],
+    "debug": ["--debug"],
+    "dry-run": ["--dry-run", "--debug"],
+    "json": ["--json"],
+}
+
+
+@pytest.fixture(scope="module")
+def canary_key(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("key")
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(folder / "k.pem")],
+        check=True,
+        capture_output=True,
+    )
+    return (folder / "k.pem").read_text()
+
+
+def key_lines(pem: str) -> list[str]:
+    return [line for line in pem.splitlines() if line and not line.startswith("-----")]
+
+
+def assert_clean(texts: list[str], pem: str) -> int:
+    """Canary hits. `::add-mask::` lines are how GitHub is told what to hide: the runner shows `***`."""
+    hits = 0
+    for raw in texts:
+        text = "\n".join(line for line in raw.splitlines() if not line.startswith("::add-mask::"))
+        hits += text.count(CANARY_TOKEN)
+        hits += sum(text.count(line) for line in key_lines(pem))
+    return hits
+
+
+def workspace(tmp_path: Path, pem: str) -> Path:
+    (tmp_path / "www").mkdir(exist_ok=True)
+    (tmp_path / "www" / "index.html").write_text("<html></html>")
+    (tmp_path / "key.pem").write_text(pem)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("mode", "ci"),
+    [("normal", "local"), ("debug", "github"), ("dry-run", "gitlab"), ("json", "github"), ("debug", "bitbucket")],
+)
+def test_canaries_never_leak(sandbox: Sandbox, tmp_path: Path, canary_key: str, mode: str, ci: str) -> None:
+    workspace(tmp_path, canary_key)
+    # A web build to act on, whatever the command.
+    assert run_cli(["build", "--platform", "web", "--channel", "beta"], sandbox, cwd=tmp_path).code == 0
+    files = {"output": tmp_path / "github_output", "summary": tmp_path / "github_summary"}
+    for path in files.values():
+        path.touch()
+    extra = (
+        {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(files["output"]), "GITHUB_STEP_SUMMARY": str(files["summary"])}
+        if ci == "github"
+        else {}
+    )
+    env = cli_env(sandbox, CAPAWESOME_PRIVATE_KEY=canary_key, **extra)
+    outputs: list[str] = []
+    for name, args in COMMANDS.items():
+        result = run_cli(
+            [
+                "--ci",
+                ci,
+                *MODES[mode],
+                "--output-file",
+                f"{name}.json",
+                "--dotenv",
+                f"{name}.env",
+                "--summary-file",
+                f"{name}.md",
+                *args,
+            ],
+            env=env,
+            cwd=tmp_path,
+        )
+        assert result.code in (0, 4), (name, result.stderr[-1500:])
+        outputs += [result.stdout, result.stderr]
+    outputs += [p.read_text() for p in tmp_path.glob("*.json")] + [p.read_text() for p in tmp_path.glob("*.env")]
+    outputs += [p.read_text() for p in tmp_path.glob("*.md")] + [p.read_text() for p in files.values()]
+    assert assert_clean(outputs, canary_key) == 0
+
+
+@pytest.mark.parametrize(
+    ("label", "env_change", "args"),
+    [
+        ("failing auth", {"CAPAWESOME_CLOUD_TOKEN": CANARY_TOKEN + "-wrong"}, ["build", "--platform", "android"]),
+        ("failing API", {}, ["deploy", "--build-id", "nope", "--channel", "production"]),
+        (
+            "unreachable API",
+            {"CAPAWESOME_CLOUD_BASE_URL": "http://127.0.0.1:9"},
+            ["rollout", "--channel", "b", "--percentage", "1"],
+        ),
+        ("crash path: invalid base URL", {"CAPAWESOME_CLOUD_BASE_URL": "http://127.0.0.1:99999"}, ["wait", "--job-id", "j"]),
+        ("token on the command line", {}, ["--token", CANARY_TOKEN, "--debug", "build", "--platform", "x"]),
+        ("key with a bad passphrase", {"CAPAWESOME_PRIVATE_KEY_PASSPHRASE": "nope"}, ["live-update", "--path", "www"]),
+    ],
+)
+def test_canaries_never_leak_on_failures(
+    sandbox: Sandbox, tmp_path: Path, canary_key: str, label: str, env_change: dict[str, str], args: list[str]
+) -> None:
+    workspace(tmp_path, canary_key)
+    env = cli_env(sandbox, CAPAWESOME_PRIVATE_KEY=canary_key, **env_change)
+    modes = (
+        [["--json", "--debug"]] if label == "unreachable API" else [[], ["--json", "--debug"]]
+    )  # retries take seconds
+    for json_mode in modes:
+        result = run_cli([*json_mode, "--output-file", "r.json", *args], env=env, cwd=tmp_path, timeout=120)
+        assert result.code != 0, label
+        assert "Traceback" not in result.stderr, label
+        texts = [result.stdout, result.stderr] + (
+            [(tmp_path / "r.json").read_text()] if (tmp_path / "r.json").exists() else []
+        )
+        assert assert_clean(texts, canary_key) == 0, label
+
+
+def test_key_lines_are_masked_on_github(sandbox: Sandbox, tmp_path: Path, canary_key: str) -> None:
+    workspace(tmp_path, canary_key)
+    env = cli_env(sandbox, GITHUB_ACTIONS="true")
+    result = run_cli(
+        ["live-update", "--path", "www", "--private-key-file", "key.pem", "--dry-run"], env=env, cwd=tmp_path
+    )
+    assert result.code == 0, result.stderr
+    masks = {
+        line.removeprefix("::add-mask::") for line in result.stderr.splitlines() if line.startswith("::add-mask::")
+    }
+    assert set(key_lines(canary_key)) <= masks
+    assert CANARY_TOKEN in masks
