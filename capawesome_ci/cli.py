@@ -66,7 +66,9 @@ class OneLineParser(argparse.ArgumentParser):
     """Usage errors are one line and exit 2, never a usage dump."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        from capawesome_ci.errors import one_line  # argv may hold line breaks
+
+        sys.stderr.write(f"{self.prog}: error: {one_line(message)} (see --help)\n")
         raise SystemExit(2)
 
 

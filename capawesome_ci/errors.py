@@ -8,6 +8,7 @@ purpose is a `CiError` with a one-line message; the CLI turns it into that line 
 from __future__ import annotations
 
 import enum
+import re
 
 
 class ExitCode(enum.IntEnum):
@@ -36,12 +37,21 @@ JOB_STATUS_EXIT_CODES: dict[str, ExitCode] = {
 }
 
 
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """Escape control characters and line separators, whatever the input a message quotes contains."""
+    return _LINE_BREAKING.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+
+
 class CiError(Exception):
     """An expected failure: one line for the user and the exit code to leave with."""
 
     exit_code: ExitCode = ExitCode.USAGE
 
     def __init__(self, message: str, exit_code: ExitCode | None = None) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         if exit_code is not None:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from capawesome_ci.ci.detect import make_reporter
 from capawesome_ci.ci.local import LocalReporter
-from capawesome_ci.errors import CiError, ExitCode, InputError, Interrupted, JobEndedError, LocalIOError
+from capawesome_ci.errors import CiError, ExitCode, InputError, Interrupted, JobEndedError, LocalIOError, one_line
 from capawesome_ci.steps.result import PlannedRequest, StepResult
 
 TOKEN_ENV_VARS = ("CAPAWESOME_CLOUD_TOKEN", "CAPAWESOME_TOKEN")
@@ -228,7 +228,7 @@ def run_step(
         except Exception as error:  # a bug of ours: one line, the traceback only with --debug
             exit_code = INTERNAL_ERROR
             result.status = "error"
-            result.error = f"internal error: {type(error).__name__}: {error}"
+            result.error = one_line(f"internal error: {type(error).__name__}: {error}")
             reporter.error(result.error + ("" if args.debug else " (run with --debug for details)"))
             if args.debug:
                 import traceback
