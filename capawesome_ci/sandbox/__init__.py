@@ -70,6 +70,7 @@ class Sandbox:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self.state.close()
 
     def __enter__(self) -> Sandbox:
         return self.start()

@@ -1,7 +1,9 @@
-"""Deterministic artifact bytes of any size, generated on the fly (several GiB never sit in memory).
+"""Artifact bytes, streamed in slices so several GiB never sit in memory: generated on the fly for
+builds, read from disk for uploaded bundles.
 
-Byte `p` of an artifact is `block[p % len(block)]`, the block being 1 MiB of SHAKE-256 output of
-the artifact's seed: any byte range can be produced directly, which is what Range requests need.
+Byte `p` of a generated artifact is `block[p % len(block)]`, the block being 1 MiB of SHAKE-256
+output of the artifact's seed: any byte range can be produced directly, which is what Range
+requests need.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
 
 BLOCK_SIZE = 1 << 20
 
@@ -35,3 +38,20 @@ def artifact_sha256(seed: str, size: int) -> str:
     for chunk in artifact_chunks(seed, size):
         digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_chunks(path: Path, start: int, end: int) -> Iterator[bytes]:
+    """Bytes `start` to `end` (exclusive) of a stored file (an uploaded bundle) in slices of at most
+    1 MiB. The file is opened now, while the state lock is held: a bundle deleted mid-download
+    still streams to the end."""
+    handle = path.open("rb")
+    handle.seek(start)
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            remaining = end - start
+            while remaining > 0 and (chunk := handle.read(min(BLOCK_SIZE, remaining))):
+                remaining -= len(chunk)
+                yield chunk
+
+    return chunks()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from capawesome_ci.sandbox.artifacts import artifact_chunks
+from capawesome_ci.sandbox.artifacts import artifact_chunks, file_chunks
 from capawesome_ci.sandbox.server import ApiFailure, Request, Response, bad_request, invalid, not_found
 from capawesome_ci.sandbox.state import (
     LOG_TEMPLATES,
@@ -334,34 +334,12 @@ def create_build(state: SandboxState, request: Request) -> Response:
     if channel_ids and platform != "web":
         raise bad_request("Only web builds can be deployed to channels.")
 
-    number = state.build_numbers.get(app["id"], 0) + 1
-    state.build_numbers[app["id"]] = number
-    build_id = new_id()
+    outcome = state.take_outcome(requested_outcome)
     job = state.new_job(
-        app["id"],
-        platform,
-        state.take_outcome(requested_outcome),
-        stack or app["buildStack"],
-        app_build_id=build_id,
-        log_lines=log_lines,
-        run_seconds=run_seconds,
+        app["id"], platform, outcome, stack or app["buildStack"], log_lines=log_lines, run_seconds=run_seconds
     )
-    stamp = iso()
-    build = {
-        "id": build_id,
-        "appId": app["id"],
-        "numberAsString": str(number),
-        "platform": platform,
-        "type": build_type,
-        "stack": job.stack,
-        "gitRef": git_ref,
-        "jobId": job.id,
-        "displayName": None,
-        "createdAt": stamp,
-        "updatedAt": stamp,
-    }
-    state.builds[build_id] = build
-    state.build_plans[build_id] = {"channel_ids": list(dict.fromkeys(channel_ids)), "artifact_size": artifact_size}
+    build = state.new_build(app["id"], platform, job, build_type, git_ref)
+    state.build_plans[build["id"]] = {"channel_ids": list(dict.fromkeys(channel_ids)), "artifact_size": artifact_size}
     return Response(201, build)
 
 
@@ -415,7 +393,11 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 def _stream_artifact(state: SandboxState, artifact: dict[str, Any], request: Request) -> Response:
-    size = artifact["totalSizeInBytes"]
+    bundle = state.bundles.get(artifact["id"])  # an uploaded bundle is served from disk, others are generated
+    served = bundle.served if bundle else None
+    if bundle is not None and served is None:
+        raise ApiFailure(404, {"message": "App build artifact has no file."})
+    size = served.size if served else artifact["totalSizeInBytes"]
     headers = {
         "Content-Type": "application/octet-stream",
         "Content-Disposition": f'attachment; filename="{artifact["fileName"]}"',
@@ -426,7 +408,10 @@ def _stream_artifact(state: SandboxState, artifact: dict[str, Any], request: Req
     if byte_range is not None:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     artifact["totalDownloads"] += 1
-    chunks = artifact_chunks(state.artifact_seed(artifact["id"]), size, start, end)
+    if served is not None and served.path is not None:
+        chunks = file_chunks(served.path, start, end)
+    else:
+        chunks = artifact_chunks(state.artifact_seed(artifact["id"]), size, start, end)
     return Response(206 if byte_range else 200, headers=headers, stream=chunks, length=end - start)
 
 
@@ -617,8 +602,11 @@ def console_page(state: SandboxState, request: Request) -> Response:
     return Response(headers={"Content-Type": "text/html; charset=utf-8"}, raw=page.encode())
 
 
+from capawesome_ci.sandbox import bundles  # noqa: E402  (bundles builds on the helpers above)
+
 A = r"/v1/apps/(?P<app>[^/]+)"
 B = A + r"/builds/(?P<build>[^/]+)"
+BU = A + r"/bundles/(?P<bundle>[^/]+)"
 _TABLE: list[tuple[str, dict[str, Handler]]] = [
     (r"/v1/users/me", {"GET": get_me}),
     (r"/v1/apps", {"GET": list_apps}),
@@ -636,6 +624,10 @@ _TABLE: list[tuple[str, dict[str, Handler]]] = [
     (B + r"/shares/(?P<share>[^/]+)", {"DELETE": delete_share}),
     (A + r"/deployments", {"GET": list_deployments, "POST": create_deployment}),
     (A + r"/deployments/(?P<deployment>[^/]+)", {"GET": get_deployment, "PATCH": update_deployment}),
+    (A + r"/bundles", {"POST": bundles.create_bundle}),
+    (BU, {"PATCH": bundles.update_bundle, "DELETE": bundles.delete_bundle}),
+    (BU + r"/files", {"POST": bundles.create_file}),
+    (BU + r"/files/(?P<file>[^/]+)/upload", {"POST": bundles.upload_action, "PUT": bundles.upload_part}),
     (A + r"/destinations", {"GET": list_named("destinations")}),
     (A + r"/certificates", {"GET": list_named("certificates")}),
     (A + r"/environments", {"GET": list_named("environments")}),

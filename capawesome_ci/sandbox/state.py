@@ -1,4 +1,5 @@
-"""The sandbox's in-memory Capawesome Cloud: apps, channels, builds, jobs, artifacts, deployments.
+"""The sandbox's in-memory Capawesome Cloud: apps, channels, builds, jobs, artifacts, deployments and
+live-update bundles (whose uploaded bytes live in a temporary directory).
 
 Jobs advance with the clock, computed whenever they are read: `queued` then `pending` for half of
 `queue_seconds` each, `in_progress` for `run_seconds` while log lines appear evenly, then their
@@ -9,12 +10,17 @@ outcome. What a finished build leaves behind (artifacts, channel deployments) is
 from __future__ import annotations
 
 import secrets
+import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 OUTCOMES = ("succeeded", "failed", "canceled", "rejected", "timed_out", "never")
 TERMINAL = frozenset(OUTCOMES) - {"never"}
@@ -94,6 +100,7 @@ class SandboxConfig:
     log_lines: int = 30
     artifact_size: int = 1024 * 1024
     seed: str = "capawesome-ci"
+    public_key_pem: str | None = None  # the demo app's bundle-signing key: every bundle file must be signed
 
 
 @dataclass(frozen=True)
@@ -210,6 +217,40 @@ class JobRecord:
         ]
 
 
+@dataclass
+class BundleFileRecord:
+    id: str
+    name: str
+    href: str | None
+    mime_type: str | None
+    checksum: str  # lower-case SHA-256 hex
+    size: int
+    signature: str | None
+    path: Path | None = None  # set once the bytes are on disk and verified
+    uploads: dict[str, dict[int, tuple[str, int]]] = field(default_factory=dict)  # upload id → part → (etag, size)
+
+
+@dataclass
+class BundleRecord:
+    """A live-update bundle; its id is that of its build artifact."""
+
+    id: str
+    app_id: str
+    build_id: str
+    artifact_type: str  # "zip" or "manifest"
+    channel_id: str | None
+    rollout: float
+    files: dict[str, BundleFileRecord] = field(default_factory=dict)
+    served: BundleFileRecord | None = None  # what the artifact's download returns, once ready
+
+
+def load_public_key(pem: str) -> RSAPublicKey:
+    key = load_pem_public_key(pem.encode())
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("the bundle-signing public key must be an RSA key")
+    return key
+
+
 def _named(app_id: str, name: str, **extra: Any) -> dict[str, Any]:
     stamp = iso()
     return {"id": new_id(), "appId": app_id, "name": name, **extra, "createdAt": stamp, "updatedAt": stamp}
@@ -262,6 +303,23 @@ class SandboxState:
         self.signed_urls: dict[str, tuple[str, float]] = {}  # capability → (artifact id, expiry in time.time())
         self.shares: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
+        self.bundles: dict[str, BundleRecord] = {}
+        self.public_keys: dict[str, RSAPublicKey] = {}  # app id → bundle-signing key
+        if config.public_key_pem:
+            self.public_keys[self.app_id] = load_public_key(config.public_key_pem)
+        self._storage: tempfile.TemporaryDirectory[str] | None = None
+
+    def storage(self) -> Path:
+        """Where uploaded bundle files live: on disk, so a 300 MiB bundle never sits in memory."""
+        if self._storage is None:
+            self._storage = tempfile.TemporaryDirectory(prefix="capawesome-sandbox-")
+        return Path(self._storage.name)
+
+    def close(self) -> None:
+        with self.lock:  # no handler is writing into the directory while it goes
+            if self._storage is not None:
+                self._storage.cleanup()
+                self._storage = None
 
     def mutations(self) -> list[RequestRecord]:
         with self.lock:
@@ -302,7 +360,7 @@ class SandboxState:
             organization_id=self.organization_id,
             template=template,
             outcome=outcome,
-            queue_seconds=self.config.queue_seconds,
+            queue_seconds=overrides.pop("queue_seconds", self.config.queue_seconds),
             run_seconds=overrides.pop("run_seconds", self.config.run_seconds),
             log_lines=max(1, overrides.pop("log_lines", self.config.log_lines)),
             stack=stack,
@@ -310,6 +368,28 @@ class SandboxState:
         )
         self.jobs[job.id] = job
         return job
+
+    def new_build(
+        self, app_id: str, platform: str, job: JobRecord, build_type: str | None = None, git_ref: str | None = None
+    ) -> dict[str, Any]:
+        number = self.build_numbers[app_id] = self.build_numbers.get(app_id, 0) + 1
+        stamp = iso()
+        build: dict[str, Any] = {
+            "id": new_id(),
+            "appId": app_id,
+            "numberAsString": str(number),
+            "platform": platform,
+            "type": build_type,
+            "stack": job.stack,
+            "gitRef": git_ref,
+            "jobId": job.id,
+            "displayName": None,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+        job.app_build_id = build["id"]
+        self.builds[build["id"]] = build
+        return build
 
     def settle(self) -> None:
         """Read the clock for this request and apply what newly finished jobs leave behind, once each.
