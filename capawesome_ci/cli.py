@@ -216,6 +216,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     serve.add_argument("--run-seconds", type=float, default=None, help="how long each job runs")
     serve.add_argument("--log-lines", type=int, default=None, help="log lines per job")
     serve.add_argument("--artifact-size", type=int, default=None, metavar="BYTES", help="size of each artifact")
+    serve.add_argument(
+        "--public-key-file", default=None, metavar="PATH", help="RSA public key (PEM): bundles must be signed"
+    )
     return parser
 
 

@@ -107,6 +107,10 @@ def _with_build_from_environment(
     return {**given, "build_id": build_id}
 
 
+def _read_public_key(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
 def _sandbox_config_from_env(environ: dict[str, str]) -> Any:
     from capawesome_ci.sandbox import SandboxConfig
 
@@ -116,12 +120,15 @@ def _sandbox_config_from_env(environ: dict[str, str]) -> Any:
         ("queue_seconds", "CAPAWESOME_SANDBOX_QUEUE_SECONDS", float),
         ("log_lines", "CAPAWESOME_SANDBOX_LOG_LINES", int),
         ("artifact_size", "CAPAWESOME_SANDBOX_ARTIFACT_SIZE", int),
+        ("public_key_pem", "CAPAWESOME_SANDBOX_PUBLIC_KEY_FILE", _read_public_key),
     ):
         if environ.get(name):
             try:
                 overrides[field] = kind(environ[name])
             except ValueError:
                 raise InputError(f"invalid {name}: {environ[name]!r} is not a number") from None
+            except OSError as error:
+                raise InputError(f"invalid {name}: cannot read {environ[name]}: {error.strerror}") from None
     return SandboxConfig(**overrides)
 
 
@@ -257,7 +264,7 @@ def _publish(reporter: LocalReporter, result: StepResult, args: argparse.Namespa
 def serve_sandbox(args: argparse.Namespace) -> int:
     from capawesome_ci.sandbox import SandboxConfig, serve_forever
 
-    overrides = {
+    overrides: dict[str, Any] = {
         key: value
         for key, value in (
             ("host", args.host),
@@ -278,8 +285,18 @@ def serve_sandbox(args: argparse.Namespace) -> int:
     def announce(line: str) -> None:
         print(line, flush=True)
 
+    if args.public_key_file:
+        try:
+            overrides["public_key_pem"] = _read_public_key(args.public_key_file)
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not a PEM text file"
+            sys.stderr.write(f"capawesome-ci: error: invalid --public-key-file: {reason}\n")
+            return int(ExitCode.USAGE)
     try:
         serve_forever(SandboxConfig(**overrides), announce)
+    except ValueError as error:  # e.g. not an RSA public key
+        sys.stderr.write(f"capawesome-ci: error: invalid --public-key-file: {one_line(str(error))}\n")
+        return int(ExitCode.USAGE)
     except OSError as error:
         sys.stderr.write(f"capawesome-ci: error: cannot serve the sandbox: {error.strerror or error}\n")
         return int(ExitCode.IO)
