@@ -217,6 +217,14 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     serve.add_argument("--log-lines", type=int, default=None, help="log lines per job")
     serve.add_argument("--artifact-size", type=int, default=None, metavar="BYTES", help="size of each artifact")
     serve.add_argument(
+        "--fault",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="inject a fault, e.g. 'POST /v1/apps/*/builds 502 after' or 'GET */download reset-mid-body=1048576' "
+        "(repeatable; see capawesome_ci/sandbox/faults.py)",
+    )
+    serve.add_argument(
         "--public-key-file", default=None, metavar="PATH", help="RSA public key (PEM): bundles must be signed"
     )
     return parser

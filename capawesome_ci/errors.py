@@ -84,6 +84,10 @@ class TransientError(CiError):
     exit_code = ExitCode.TRANSIENT
 
 
+class UnreachableError(TransientError):
+    """The API could not be reached at all (refused, unresolvable, timed out) after retries."""
+
+
 class AmbiguousMutationError(TransientError):
     """A POST/PATCH whose outcome is unknown (5xx or lost connection): it was NOT retried,
     because the server may have acted on it. The message says what to check."""

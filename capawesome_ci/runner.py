@@ -129,6 +129,14 @@ def _sandbox_config_from_env(environ: dict[str, str]) -> Any:
                 raise InputError(f"invalid {name}: {environ[name]!r} is not a number") from None
             except OSError as error:
                 raise InputError(f"invalid {name}: cannot read {environ[name]}: {error.strerror}") from None
+    if environ.get("CAPAWESOME_SANDBOX_FAULTS"):
+        from capawesome_ci.sandbox import parse_faults
+
+        try:
+            parse_faults(environ["CAPAWESOME_SANDBOX_FAULTS"])
+        except ValueError as error:
+            raise InputError(f"invalid CAPAWESOME_SANDBOX_FAULTS: {error}") from None
+        overrides["faults"] = tuple(environ["CAPAWESOME_SANDBOX_FAULTS"].split(";"))
     return SandboxConfig(**overrides)
 
 
@@ -262,7 +270,7 @@ def _publish(reporter: LocalReporter, result: StepResult, args: argparse.Namespa
 
 
 def serve_sandbox(args: argparse.Namespace) -> int:
-    from capawesome_ci.sandbox import SandboxConfig, serve_forever
+    from capawesome_ci.sandbox import SandboxConfig, parse_fault, serve_forever
 
     overrides: dict[str, Any] = {
         key: value
@@ -285,6 +293,14 @@ def serve_sandbox(args: argparse.Namespace) -> int:
     def announce(line: str) -> None:
         print(line, flush=True)
 
+    faults = [spec for spec in (*(args.fault or []), *os.environ.get("CAPAWESOME_SANDBOX_FAULTS", "").split(";"))]
+    overrides["faults"] = tuple(spec for spec in faults if spec.strip())
+    try:
+        for spec in overrides["faults"]:
+            parse_fault(spec)
+    except ValueError as error:
+        sys.stderr.write(f"capawesome-ci: error: invalid --fault: {one_line(str(error))}\n")
+        return int(ExitCode.USAGE)
     if args.public_key_file:
         try:
             overrides["public_key_pem"] = _read_public_key(args.public_key_file)

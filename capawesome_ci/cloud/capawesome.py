@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
+import pydantic
 from capawesome_cloud import CapawesomeCloud
 from capawesome_cloud.exceptions import CapawesomeCloudError
 from capawesome_cloud.models import AppBuild, AppDeployment
@@ -23,7 +24,7 @@ from capawesome_cloud.models import Job as SdkJob
 
 from capawesome_ci.cloud.bundles import bundle_body, upload_file
 from capawesome_ci.cloud.errors import map_sdk_error, map_transport_error, raise_for_response
-from capawesome_ci.errors import NotFoundError
+from capawesome_ci.errors import NotFoundError, TransientError
 from capawesome_ci.steps.platform import (
     PLANNED_ID,
     App,
@@ -112,6 +113,13 @@ class CapawesomePlatform:
             return fn()
         except CapawesomeCloudError as error:
             raise map_sdk_error(error) from None
+        except (ValueError, pydantic.ValidationError) as error:  # a 2xx whose body is not what the API sends
+            raise TransientError(
+                f"the API answered with an unreadable body ({type(error).__name__}); "
+                "if this was a change, it may have taken effect: check before running again"
+            ) from None
+        except httpx.TransportError as error:  # a body cut short while the SDK read it
+            raise TransientError(f"the connection broke while reading an answer ({type(error).__name__})") from None
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -119,7 +127,11 @@ class CapawesomePlatform:
         except httpx.TransportError as error:
             raise map_transport_error(error, self.http.build_request(method, path)) from None
         raise_for_response(response)
-        return response.json() if response.content else None
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            maybe = "; it may have taken effect: check before running again" if method in ("POST", "PATCH") else ""
+            raise TransientError(f"{method} {path}: the API answered with a body that is not JSON{maybe}") from None
 
     def build_url(self, build_id: str) -> str:
         return f"{self.console_url}/apps/{self.app_id}/builds/{build_id}"

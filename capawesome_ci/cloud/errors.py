@@ -13,6 +13,7 @@ from capawesome_ci.errors import (
     CiError,
     NotFoundError,
     TransientError,
+    UnreachableError,
 )
 
 MUTATING_METHODS = frozenset({"POST", "PATCH"})
@@ -42,7 +43,7 @@ def map_sdk_error(error: CapawesomeCloudError) -> CiError:
                 f"{method} {path} lost its connection ({detail}); it was not retried because the "
                 "server may have acted on it: check the Capawesome Cloud console before running again"
             )
-        return TransientError(f"{method} {path}: could not reach the API after retries ({detail})")
+        return UnreachableError(f"{method} {path}: could not reach the API after retries ({detail})")
     response = error.response
     method, path = _where(response.request if response is not None else None)
     return map_status(error.status or 0, method, path, error.message)

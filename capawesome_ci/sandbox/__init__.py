@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 
+from capawesome_ci.sandbox.faults import Fault, Faults, apply_fault, parse_fault, parse_faults
 from capawesome_ci.sandbox.routes import dispatch
 from capawesome_ci.sandbox.server import Request, Response, SandboxHTTPServer
 from capawesome_ci.sandbox.state import RequestRecord, SandboxConfig, SandboxState
 
-__all__ = ["RequestRecord", "Sandbox", "SandboxConfig", "SandboxState", "serve_forever"]
+__all__ = [
+    "Fault",
+    "RequestRecord",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxState",
+    "parse_fault",
+    "parse_faults",
+    "serve_forever",
+]
 
 
 def _is_loopback(host: str) -> bool:
@@ -35,6 +46,10 @@ class Sandbox:
         if not _is_loopback(self.config.host):
             raise ValueError(f"the sandbox binds loopback addresses only, not {self.config.host!r}")
         self.state = SandboxState(self.config)
+        self.faults = Faults()
+        for spec in self.config.faults:
+            if spec.strip():
+                self.faults.add(spec)
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -79,7 +94,19 @@ class Sandbox:
         self.stop()
 
     def _dispatch(self, request: Request) -> Response:
-        return dispatch(self.state, request)
+        fault = self.faults.take(request.method, request.path)
+        if fault is None:
+            return dispatch(self.state, request)
+        if fault.kind == "latency":
+            time.sleep(fault.seconds)
+            return dispatch(self.state, request)
+        response = dispatch(self.state, request) if fault.processes_first else None
+        injected = apply_fault(fault, response)
+        if response is None:  # refused before taking effect: still a request the sandbox saw
+            with self.state.lock:
+                status = injected.status if not injected.abort else 0
+                self.state.requests.append(RequestRecord(request.method, request.path, request.query_string, status))
+        return injected
 
 
 def serve_forever(config: SandboxConfig, announce: Callable[[str], None]) -> None:

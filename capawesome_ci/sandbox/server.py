@@ -76,6 +76,9 @@ class Response:
     raw: bytes | None = None
     stream: Iterable[bytes] | None = None  # a streamed body of `length` bytes
     length: int = 0
+    # Fault injection: drop the connection instead of answering, or after this many body bytes.
+    abort: bool = False
+    abort_after: int | None = None
 
     def encode(self) -> Response:
         if self.body is not None and self.raw is None:
@@ -130,6 +133,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         response.encode()
+        if response.abort:
+            self._drop_connection()
+            return
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
@@ -139,11 +145,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD" or response.status in (204, 304):
             return
-        if response.stream is not None:
-            for chunk in response.stream:
+        chunks = response.stream if response.stream is not None else [response.raw or b""]
+        budget = response.abort_after
+        for chunk in chunks:
+            if budget is not None and len(chunk) >= budget:
+                self.wfile.write(chunk[:budget])
+                self._drop_connection()
+                return
+            if budget is not None:
+                budget -= len(chunk)
+            if chunk:
                 self.wfile.write(chunk)
-        elif response.raw:
-            self.wfile.write(response.raw)
+
+    def _drop_connection(self) -> None:
+        """As a reset by a proxy would: no more bytes, connection gone."""
+        self.wfile.flush()
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client may be gone already
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 

@@ -101,6 +101,7 @@ class SandboxConfig:
     artifact_size: int = 1024 * 1024
     seed: str = "capawesome-ci"
     public_key_pem: str | None = None  # the demo app's bundle-signing key: every bundle file must be signed
+    faults: tuple[str, ...] = ()  # fault specs (see faults.py), active from the start
 
 
 @dataclass(frozen=True)

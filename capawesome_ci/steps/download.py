@@ -19,7 +19,7 @@ from capawesome_ci.steps.inputs import ARTIFACT_TYPES, BuildSelector, StepInputs
 from capawesome_ci.steps.platform import Artifact, Build
 from capawesome_ci.steps.result import ArtifactResult
 
-# How often a broken transfer is resumed (Range) or restarted before it counts as failed.
+# Breaks in a row without a new byte before a download counts as failed (progress resets it).
 DOWNLOAD_ATTEMPTS = 4
 # Network reads arrive in 64 KiB pieces; hashing and writing them a MiB at a time costs less.
 WRITE_BATCH = 1 << 20
@@ -202,8 +202,12 @@ def stream_to_file(ctx: StepContext, artifact: Artifact, target: Path) -> tuple[
 
 
 def _transfer(ctx: StepContext, artifact: Artifact, writer: HashingWriter, label: str) -> tuple[int, str]:
+    """Resume after every break that moved the transfer forward; give up after
+    DOWNLOAD_ATTEMPTS breaks in a row without a single new byte."""
     expected = artifact.size
-    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+    stalled = 0
+    furthest = 0  # progress means getting further than ever before, not refetching the same bytes
+    while True:
         try:
             with ctx.platform.open_artifact(artifact, start=writer.written) as stream:
                 if writer.written and not stream.partial:
@@ -230,13 +234,16 @@ def _transfer(ctx: StepContext, artifact: Artifact, writer: HashingWriter, label
                 raise TransientError(f"download of {label} ended after {writer.written} of {expected} bytes")
             return writer.written, writer.sha.hexdigest()
         except TransientError as error:
-            if attempt == DOWNLOAD_ATTEMPTS:
-                raise LocalIOError(f"download of {label} failed after {attempt} attempts: {error.message}") from None
+            stalled = 0 if writer.written > furthest else stalled + 1
+            furthest = max(furthest, writer.written)
+            if stalled >= DOWNLOAD_ATTEMPTS:
+                raise LocalIOError(
+                    f"download of {label} failed: {stalled} attempts in a row without progress ({error.message})"
+                ) from None
             ctx.reporter.warning(
                 f"download of {label} interrupted at {writer.written} bytes ({error.message}); resuming"
             )
-            ctx.sleep(min(2.0 * attempt, 10.0))
-    raise AssertionError("unreachable")
+            ctx.sleep(min(2.0 * max(stalled, 1), 10.0))
 
 
 def run(inputs: DownloadInputs, ctx: StepContext) -> None:

@@ -16,6 +16,7 @@ from capawesome_ci.errors import (
     JobEndedError,
     LocalTimeoutError,
     TransientError,
+    UnreachableError,
 )
 from capawesome_ci.steps.context import StepContext, resolve_build
 from capawesome_ci.steps.inputs import BuildSelector, StepInputs, WaitOptions
@@ -94,8 +95,10 @@ def follow_job(ctx: StepContext, job_id: str, title: str, options: WaitOptions) 
                     failures = 0
                 except TransientError as error:
                     failures += 1
-                    # Blips during a long wait are ridden out; a first poll that fails is not a blip.
-                    if job is None or failures >= MAX_POLL_FAILURES:
+                    # Blips are ridden out, but an API that cannot be reached at all on the first poll
+                    # is a wrong URL or an outage: say so now rather than after minutes of retries.
+                    unreachable = job is None and isinstance(error, UnreachableError)
+                    if unreachable or failures >= MAX_POLL_FAILURES:
                         raise
                     ctx.reporter.warning(f"polling failed ({error.message}); trying again")
                     new_lines = 0
