@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
-from capawesome_ci.ci.local import LocalReporter, _Sink
+from capawesome_ci.ci.local import LocalReporter, RemoteLogSink
 from capawesome_ci.ci.markdown import render_summary
 from capawesome_ci.ci.reporter import LogSink
 from capawesome_ci.ci.summary import summary_sections
@@ -74,24 +74,8 @@ def result_outputs(result: StepResult) -> dict[str, str]:
 
 
 class GitHubReporter(LocalReporter):
-    def __init__(
-        self,
-        environ: dict[str, str],
-        json_output: bool = False,
-        debug: bool = False,
-        stdout: TextIO | None = None,
-        stderr: TextIO | None = None,
-        dotenv_path: str | None = None,
-        summary_path: str | None = None,
-    ) -> None:
-        super().__init__(
-            dotenv_path=dotenv_path,
-            summary_path=summary_path,
-            json_output=json_output,
-            debug=debug or environ.get("RUNNER_DEBUG") == "1",
-            stdout=stdout,
-            stderr=stderr,
-        )
+    def __init__(self, environ: dict[str, str], *, debug: bool = False, **options: Any) -> None:
+        super().__init__(debug=debug or environ.get("RUNNER_DEBUG") == "1", **options)
         self.environ = environ
         # Runner logs are not a TTY but render ANSI colours.
         self.colors = "NO_COLOR" not in environ
@@ -128,7 +112,7 @@ class GitHubReporter(LocalReporter):
         self._command(command("group", title))
         self._command(f"::stop-commands::{token}")
         try:
-            yield _Sink(self)
+            yield RemoteLogSink(self)
         finally:
             self._command(f"::{token}::")
             self._command("::endgroup::")

@@ -11,9 +11,9 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any
 
-from capawesome_ci.ci.local import LocalReporter
+from capawesome_ci.ci.local import LocalReporter, RemoteLogSink
 from capawesome_ci.ci.reporter import LogSink, clean_log_text
 
 DEFAULT_DOTENV = "capawesome.env"
@@ -35,39 +35,21 @@ def section_end(name: str) -> str:
     return f"\x1b[0Ksection_end:{int(time.time())}:{name}\r\x1b[0K"
 
 
-class _GitLabSink:
-    def __init__(self, reporter: GitLabReporter) -> None:
-        self._reporter = reporter
-
-    def line(self, text: str) -> None:
-        self._reporter._write_err(neutralise(text))
-
-
 class GitLabReporter(LocalReporter):
-    def __init__(
-        self,
-        json_output: bool = False,
-        debug: bool = False,
-        stdout: TextIO | None = None,
-        stderr: TextIO | None = None,
-        dotenv_path: str | None = None,
-        summary_path: str | None = None,
-    ) -> None:
+    def __init__(self, *, dotenv_path: str | None = None, summary_path: str | None = None, **options: Any) -> None:
         super().__init__(
-            json_output=json_output,
-            debug=debug,
-            stdout=stdout,
-            stderr=stderr,
-            dotenv_path=dotenv_path or DEFAULT_DOTENV,
-            summary_path=summary_path or DEFAULT_SUMMARY,
+            dotenv_path=dotenv_path or DEFAULT_DOTENV, summary_path=summary_path or DEFAULT_SUMMARY, **options
         )
         self.colors = True  # GitLab renders ANSI colours in job logs
+
+    def remote_line(self, text: str) -> None:
+        self._write_err(neutralise(text))
 
     @contextmanager
     def log_group(self, title: str) -> Iterator[LogSink]:
         name = f"capawesome_logs_{next(_sections)}"
         self._write_err(section_start(name, title))
         try:
-            yield _GitLabSink(self)
+            yield RemoteLogSink(self)
         finally:
             self._write_err(section_end(name))

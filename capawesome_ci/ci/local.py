@@ -24,12 +24,12 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
-class _Sink:
+class RemoteLogSink:
     def __init__(self, reporter: LocalReporter) -> None:
         self._reporter = reporter
 
     def line(self, text: str) -> None:
-        self._reporter._write_err("  │ " + clean_log_text(text, keep_colors=self._reporter.colors))
+        self._reporter.remote_line(text)
 
 
 class LocalReporter:
@@ -61,6 +61,10 @@ class LocalReporter:
         self.stderr.write(self.redact(text) + "\n")
         self.stderr.flush()
 
+    def remote_line(self, text: str) -> None:
+        """One line of the cloud job's log: untrusted, so cleaned for the medium first."""
+        self._write_err("  │ " + clean_log_text(text, keep_colors=self.colors))
+
     def info(self, message: str) -> None:
         self._write_err(message)
 
@@ -82,7 +86,7 @@ class LocalReporter:
     def log_group(self, title: str) -> Iterator[LogSink]:
         self._write_err(f"┌ {title}")
         try:
-            yield _Sink(self)
+            yield RemoteLogSink(self)
         finally:
             self._write_err("└")
 

@@ -158,7 +158,9 @@ class WaitOptions(BaseModel):
         return parse_duration(value)
 
 
-class DeployOptions(BaseModel):
+class ChannelOptions(BaseModel):
+    """Live-update channels and the rollout on them: shared by build, deploy and live-update."""
+
     channel: list[str] = Field(
         default_factory=list,
         description="Live-update channel(s) to deploy to",
@@ -170,6 +172,19 @@ class DeployOptions(BaseModel):
         json_schema_extra={"metavar": "PERCENT"},
     )
     create_channel: bool = Field(default=False, description="Create a channel that does not exist yet")
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> list[str]:
+        return split_list(value)
+
+    @field_validator("rollout", mode="before")
+    @classmethod
+    def _rollout(cls, value: Any) -> float:
+        return parse_percentage(value)
+
+
+class DeployOptions(ChannelOptions):
     destination: str | None = Field(
         default=None, description="App-store destination to deploy a native build to (by name)"
     )
@@ -181,16 +196,6 @@ class DeployOptions(BaseModel):
         description='File with release notes: plain text, or JSON {"default": …, "de-DE": …}',
         json_schema_extra={"metavar": "FILE"},
     )
-
-    @field_validator("channel", mode="before")
-    @classmethod
-    def _channels(cls, value: Any) -> list[str]:
-        return split_list(value)
-
-    @field_validator("rollout", mode="before")
-    @classmethod
-    def _rollout(cls, value: Any) -> float:
-        return parse_percentage(value)
 
     @model_validator(mode="after")
     def _release_notes_need_destination(self) -> DeployOptions:

@@ -25,7 +25,7 @@ from capawesome_ci.steps.bundle import (
 )
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.deploy import check_channels, deploy_to_channels
-from capawesome_ci.steps.inputs import StepInputs, parse_key_values, parse_percentage, split_list
+from capawesome_ci.steps.inputs import ChannelOptions, StepInputs, parse_key_values
 from capawesome_ci.steps.platform import Build, BundleRequest, BundleUpload
 from capawesome_ci.steps.result import ArtifactResult
 
@@ -36,7 +36,7 @@ MANIFEST_CONCURRENCY = 8
 VERSION_INPUTS = ("android_min", "android_max", "android_eq", "ios_min", "ios_max", "ios_eq")
 
 
-class LiveUpdateInputs(StepInputs):
+class LiveUpdateInputs(StepInputs, ChannelOptions):
     path: Path | None = Field(
         default=None,
         description="Web build folder (with index.html) or a .zip to upload",
@@ -46,15 +46,6 @@ class LiveUpdateInputs(StepInputs):
     artifact_type: Literal["zip", "manifest"] = Field(
         default="zip", description="zip: one archive; manifest: every file on its own (delta updates)"
     )
-    channel: list[str] = Field(
-        default_factory=list, description="Channel(s) to deploy the bundle to", json_schema_extra={"metavar": "NAME"}
-    )
-    rollout: float = Field(
-        default=100.0,
-        description="Share of devices that get the update, 0-100",
-        json_schema_extra={"metavar": "PERCENT"},
-    )
-    create_channel: bool = Field(default=False, description="Create a channel that does not exist yet")
     android_min: str | None = Field(default=None, description="Lowest Android versionCode that gets the bundle")
     android_max: str | None = Field(default=None, description="Highest Android versionCode that gets the bundle")
     android_eq: str | None = Field(default=None, description="The only Android versionCode that gets the bundle")
@@ -77,16 +68,6 @@ class LiveUpdateInputs(StepInputs):
         f"passphrase in ${PASSPHRASE_ENV})",
         json_schema_extra={"metavar": "FILE"},
     )
-
-    @field_validator("channel", mode="before")
-    @classmethod
-    def _channels(cls, value: Any) -> list[str]:
-        return split_list(value)
-
-    @field_validator("rollout", mode="before")
-    @classmethod
-    def _rollout(cls, value: Any) -> float:
-        return parse_percentage(value)
 
     @field_validator("custom_property", mode="before")
     @classmethod
@@ -148,9 +129,7 @@ def prepare_zip(ctx: StepContext, inputs: LiveUpdateInputs, key: Any, scratch: P
     if source.is_dir():
         archive = scratch / "bundle.zip"
         write_zip(source, archive, ctx.reporter.warning)
-    checksum, size = sha256_of(archive)
-    signature = sign_digest(key, checksum) if key is not None else None
-    return BundleUpload(archive, "bundle.zip", None, "application/zip", size, checksum, signature)
+    return _upload_of(archive, "bundle.zip", None, "application/zip", key)
 
 
 def prepare_manifest(ctx: StepContext, inputs: LiveUpdateInputs, key: Any, scratch: Path) -> list[BundleUpload]:
@@ -158,33 +137,18 @@ def prepare_manifest(ctx: StepContext, inputs: LiveUpdateInputs, key: Any, scrat
     assert inputs.path is not None
     uploads: list[BundleUpload] = []
     for path, href in bundle_files(inputs.path, ctx.reporter.warning):
-        checksum, size = sha256_of(path)
-        uploads.append(
-            BundleUpload(
-                path=path,
-                name=href,
-                href=href,
-                mime_type=mime_type_of(path.name),
-                size=size,
-                checksum=checksum,
-                signature=sign_digest(key, checksum) if key is not None else None,
-            )
-        )
+        uploads.append(_upload_of(path, href, href, mime_type_of(path.name), key))
     manifest = scratch / MANIFEST_NAME
     manifest.write_bytes(manifest_entries(uploads))
-    checksum, size = sha256_of(manifest)
-    uploads.append(
-        BundleUpload(
-            path=manifest,
-            name=MANIFEST_NAME,
-            href=MANIFEST_NAME,
-            mime_type="application/json",
-            size=size,
-            checksum=checksum,
-            signature=sign_digest(key, checksum) if key is not None else None,
-        )
-    )
+    uploads.append(_upload_of(manifest, MANIFEST_NAME, MANIFEST_NAME, "application/json", key))
     return uploads
+
+
+def _upload_of(path: Path, name: str, href: str | None, mime_type: str, key: Any) -> BundleUpload:
+    """A file to upload with its SHA-256 and, with a key, its signature."""
+    checksum, size = sha256_of(path)
+    signature = sign_digest(key, checksum) if key is not None else None
+    return BundleUpload(path, name, href, mime_type, size, checksum, signature)
 
 
 def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
