@@ -4,8 +4,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY capawesome_ci ./capawesome_ci
-RUN pip wheel --no-deps --wheel-dir /wheels . \
- && pip download --dest /wheels "capawesome-cloud>=0.3,<0.4" "httpx>=0.27,<1" "pydantic>=2.7,<3"
+# The package and every dependency as wheels (the dependency list lives in pyproject.toml only).
+RUN pip wheel --wheel-dir /wheels .
 
 FROM python:3.12-slim
 ENV PYTHONUNBUFFERED=1 \
