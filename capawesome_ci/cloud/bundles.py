@@ -4,6 +4,7 @@ in parallel, read from disk piece by piece), then finalize."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import Callable
@@ -91,8 +92,14 @@ def _multipart(
             params={"action": "mpu-uploadpart", "uploadId": upload_id},
             files=[("blob", ("blob", data, "application/octet-stream")), ("partNumber", (None, str(number), None))],
         )
+        size = len(data)
+        del data
+        # httpx's request/response objects form reference cycles that keep the part alive until
+        # the cyclic GC runs, which few allocations here would trigger late: collect now, or
+        # memory grows by a part per request.
+        gc.collect()
         with lock:
-            done += len(data)
+            done += size
             if progress:
                 progress(done)
         return {"etag": answer["etag"], "partNumber": int(answer.get("partNumber", number))}

@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ IGNORED_NAMES = frozenset({".DS_Store", MANIFEST_NAME})
 # Fixed entry time (the earliest a zip can hold): the same folder always gives the same bytes.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 READ_CHUNK = 1 << 20
+COMPRESSION_PROBE = 64 * 1024
 _PEM = re.compile(r"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", re.DOTALL)
 
 
@@ -69,13 +71,21 @@ def write_zip(folder: Path, target: Path, warn: Callable[[str], None]) -> None:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for path, href in bundle_files(folder, warn):
             info = zipfile.ZipInfo(href, date_time=ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_DEFLATED if worth_compressing(path) else zipfile.ZIP_STORED
             info.create_system = 0
             large = path.stat().st_size >= zipfile.ZIP64_LIMIT  # zip64 records only where needed
             with path.open("rb") as source, archive.open(info, "w", force_zip64=large) as entry:
                 while chunk := source.read(READ_CHUNK):
                     entry.write(chunk)
             info.external_attr = 0  # zipfile sets 0o600 while writing; the central directory is written at close
+
+
+def worth_compressing(path: Path) -> bool:
+    """Deflate spends seconds per hundred MiB on data it cannot shrink (images, fonts, media,
+    archives): judge by the first 64 KiB, so the same file always gets the same choice."""
+    with path.open("rb") as handle:
+        sample = handle.read(COMPRESSION_PROBE)
+    return len(sample) < 1024 or len(zlib.compress(sample, 1)) < len(sample) * 0.9
 
 
 def manifest_entries(files: list[BundleUpload]) -> bytes:
