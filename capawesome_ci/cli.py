@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 # Global options that take a value (so the command can be found without parsing everything).
 VALUE_OPTIONS = {
+    "--comment-id",
     "--token",
     "--token-file",
     "--base-url",
@@ -119,6 +120,19 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=default,
         metavar="FILE",
         help="write the Markdown summary (GitLab default: capawesome-summary.md)",
+    )
+    group.add_argument(
+        "--comment",
+        action="store_true",
+        default=flag_default,
+        help="also post the summary as a sticky pull/merge request comment "
+        "(token: $GITHUB_TOKEN on GitHub, $CAPAWESOME_GITLAB_TOKEN on GitLab)",
+    )
+    group.add_argument(
+        "--comment-id",
+        default=default,
+        metavar="TEMPLATE",
+        help="what tells this comment apart, e.g. '{job}/{platform}' (default: {workflow}/{job}/{command})",
     )
     group.add_argument(
         "--ci",
@@ -281,6 +295,9 @@ def _run_from_environment(step: str, source: str) -> int:
                 "dry_run": parse_bool("DRY_RUN", environ.get("DRY_RUN") or "false"),
                 "output_file": os.path.join(output_dir(environ), RESULT_NAME),
                 "ci": "bitbucket",
+                "comment": False,
+                "comment_id": None,
+                "github_token": None,
             }
         else:
             given = read_model_inputs(model, environ)
@@ -289,6 +306,9 @@ def _run_from_environment(step: str, source: str) -> int:
                 "base_url": read_input(environ, "base-url"),
                 "app_id": read_input(environ, "app-id"),
                 "dry_run": parse_bool("dry-run", read_input(environ, "dry-run") or "false"),
+                "comment": parse_bool("comment", read_input(environ, "comment") or "false"),
+                "comment_id": read_input(environ, "comment-id"),
+                "github_token": read_input(environ, "github-token"),
                 # GitLab has no output channel besides files: keep the whole result as one too.
                 "output_file": "capawesome-result.json" if detect_ci(environ) == "gitlab" else None,
                 "ci": None,

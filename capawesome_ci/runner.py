@@ -258,6 +258,8 @@ def run_step(
 
 def _publish(reporter: LocalReporter, result: StepResult, args: argparse.Namespace, exit_code: int) -> int:
     reporter.publish(result)
+    if getattr(args, "comment", False):
+        _comment(reporter, result, args)
     if args.output_file:
         try:
             Path(args.output_file).write_text(
@@ -267,6 +269,21 @@ def _publish(reporter: LocalReporter, result: StepResult, args: argparse.Namespa
             reporter.error(f"invalid --output-file: cannot write {args.output_file}: {error.strerror}")
             return exit_code or LocalIOError.exit_code
     return exit_code
+
+
+def _comment(reporter: LocalReporter, result: StepResult, args: argparse.Namespace) -> None:
+    from capawesome_ci.ci.detect import detect_ci
+    from capawesome_ci.ci.review_comment import post_review_comment
+
+    environ = dict(os.environ)
+    kind = args.ci if getattr(args, "ci", None) not in (None, "auto") else detect_ci(environ)
+    if kind == "github":
+        token = getattr(args, "github_token", None) or environ.get("GITHUB_TOKEN")
+    else:
+        token = environ.get("CAPAWESOME_GITLAB_TOKEN")
+    if token:
+        reporter.mask(token)
+    reporter.info(post_review_comment(kind, environ, token, getattr(args, "comment_id", None), result))
 
 
 def serve_sandbox(args: argparse.Namespace) -> int:

@@ -19,6 +19,13 @@ CONNECTION_INPUTS: dict[str, tuple[str, bool, str | None]] = {
     "app-id": ("Capawesome Cloud app id", False, None),
     "base-url": ("API base URL (default https://api.cloud.capawesome.io)", False, None),
     "dry-run": ("Do the reads, print the mutating requests, send none", False, "false"),
+    "comment": ("Also post the summary as a sticky pull request comment (needs github-token)", False, "false"),
+    "comment-id": (
+        "What tells this comment apart, e.g. '{job}/{platform}' (default {workflow}/{job}/{command})",
+        False,
+        None,
+    ),
+    "github-token": ("Token that may comment on pull requests (e.g. secrets.GITHUB_TOKEN)", False, None),
 }
 
 

@@ -225,10 +225,14 @@ def render_gitlab_template(step: str) -> str:
         "    dry-run:",
         "      type: boolean",
         "      default: false",
+        "    comment:",
+        f"      description: {_q('Also post the summary as a merge request note (token: $CAPAWESOME_GITLAB_TOKEN)')}",
+        "      type: boolean",
+        "      default: false",
     ]
     for field in fields:
         lines += _gitlab_input(field, model.model_fields[field])
-    variables = ["app-id", "base-url", "dry-run", *(input_name(f) for f in fields)]
+    variables = ["app-id", "base-url", "dry-run", "comment", *(input_name(f) for f in fields)]
     paths = ["capawesome-summary.md", "capawesome-result.json"]
     if "output_dir" in model.model_fields:
         paths.append("$[[ inputs.output-dir ]]")
