@@ -1,99 +1,116 @@
-"""Shared plumbing for the benchmarks: a sandbox in its own process, and child processes measured
-by the OS (wall time and peak RSS from wait4), not by Python's allocator."""
+"""Shared plumbing: run a child process and let the OS say how long it took and how much memory it
+held at its peak (wait4's rusage), never Python's allocator; plus median/spread helpers."""
 
 from __future__ import annotations
 
+import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
-import httpx
+T = TypeVar("T")
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+CACHE_DIR = BENCH_DIR / ".cache"  # gitignored (bench/.gitignore): npm installs, generated data
+VENV_BIN = REPO_DIR / ".venv" / "bin"
+SPAWN = BENCH_DIR / "_spawn.py"
+STDERR_TAIL_CHARS = 2000
+
+# Variables that make our tool (or the official CLI) think it runs inside a CI service and change
+# what it prints or where; the benchmarks measure the plain local behaviour.
+CI_DETECTION_VARIABLES = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BITBUCKET_BUILD_NUMBER", "BITBUCKET_PIPE_STORAGE_DIR")
+# Every client talks to a loopback sandbox; a proxy from the caller's shell would add a hop to one
+# tool and not another (the official CLI reads only some of these).
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Measurement:
-    seconds: float
-    peak_rss_mib: float
+    seconds: float  # wall time, spawn to reaped
+    peak_rss_mib: float  # ru_maxrss of the child, from wait4
     returncode: int
+    started: float  # time.monotonic() just before the spawn
+    ended: float  # time.monotonic() right after wait4 returned
+    stderr_tail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
 
 
-def measure(argv: Sequence[str], env: dict[str, str] | None = None) -> Measurement:
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if process.stderr is not None:
-        process.stderr.close()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return Measurement(elapsed, usage.ru_maxrss / 1024, process.returncode)
+def measure(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Measurement:
+    """Run `argv` to completion through `_spawn.py` (see there why) and return what wait4 said.
+    stdout is discarded; stderr goes to a file (a pipe nobody reads would block a chatty child) and
+    its tail is kept for error messages. The times are the launcher's, taken around fork and wait4,
+    so the launcher's own start-up is not counted."""
+    read_end, write_end = os.pipe()
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            launcher = subprocess.Popen(
+                [sys.executable, "-S", "-I", str(SPAWN), str(write_end), *argv],
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                pass_fds=(write_end,),
+            )
+        finally:
+            os.close(write_end)
+        with os.fdopen(read_end, "rb") as results:
+            report = results.read()
+        launcher.wait()
+        stderr.seek(0)
+        tail = stderr.read()[-STDERR_TAIL_CHARS:].decode(errors="replace")
+    if launcher.returncode != 0 or not report:
+        raise RuntimeError(f"the launcher failed for {argv[0]} (exit {launcher.returncode}): {tail}")
+    result = json.loads(report)
+    returncode = os.waitstatus_to_exitcode(result["status"])
+    seconds = result["ended"] - result["started"]
+    return Measurement(seconds, result["maxrss_kib"] / 1024, returncode, result["started"], result["ended"], tail)
+
+
+def rss_floor_mib() -> float:
+    """What a child that allocates nothing reports: the launcher's share of every RSS figure."""
+    return measure(["true"]).peak_rss_mib
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without CI detection and proxy variables, plus `extra`."""
+    dropped = {*CI_DETECTION_VARIABLES, *PROXY_VARIABLES}
+    env = {key: value for key, value in os.environ.items() if key not in dropped}
+    env.update(extra)
+    return env
+
+
+def rotated(items: Sequence[T], repetition: int) -> list[T]:
+    """`items` starting at a different one each repetition, so no tool always runs first (cold
+    caches) or right after the heaviest one."""
+    shift = repetition % len(items)
+    return [*items[shift:], *items[:shift]]
 
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def spread(values: Sequence[float]) -> str:
-    return f"{min(values):.2f}–{max(values):.2f}"
+def fmt(value: float, digits: int = 2) -> str:
+    return f"{value:,.{digits}f}"
 
 
-@dataclass
-class RunningSandbox:
-    base_url: str
-    token: str
-    app_id: str
-
-    def api(self, method: str, path: str, **kwargs: object) -> object:
-        response = httpx.request(
-            method, self.base_url + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=60, **kwargs
-        )  # type: ignore[arg-type]
-        response.raise_for_status()
-        return response.json() if response.content else None
+def with_spread(values: Sequence[float], digits: int = 2) -> str:
+    """`median (min–max)`, the way every table reports repeated measurements."""
+    return f"{fmt(median(values), digits)} ({fmt(min(values), digits)}–{fmt(max(values), digits)})"
 
 
-@contextmanager
-def sandbox_process(*extra: str) -> Iterator[RunningSandbox]:
-    """`capawesome-ci sandbox serve` in its own process, so its memory is not ours."""
-    token = "cap_bench_" + secrets.token_hex(8)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "capawesome_ci", "sandbox", "serve", "--token", token, *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        base_url = app_id = ""
-        assert process.stdout is not None
-        for line in process.stdout:
-            for word in line.replace("=", " ").split():
-                if word.startswith("http://127.0.0.1:"):
-                    base_url = word.rstrip("/")
-            if "CAPAWESOME_APP_ID" in line:
-                app_id = line.split("CAPAWESOME_APP_ID=")[1].split()[0]
-            if base_url and app_id:
-                break
-        if not (base_url and app_id):
-            raise RuntimeError("the sandbox did not announce its URL and app id")
-        yield RunningSandbox(base_url, token, app_id)
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def succeeded_build(sandbox: RunningSandbox, **variables: str) -> dict[str, object]:
-    app = f"/v1/apps/{sandbox.app_id}"
-    build = sandbox.api("POST", f"{app}/builds", json={"platform": "android", "adHocEnvironmentVariables": variables})
-    assert isinstance(build, dict)
-    while True:
-        job = sandbox.api("GET", f"/v1/jobs/{build['jobId']}")
-        assert isinstance(job, dict)
-        if job["status"] == "succeeded":
-            return build
-        if job["status"] in ("failed", "canceled", "rejected", "timed_out"):
-            raise RuntimeError(f"bench build ended {job['status']}")
-        time.sleep(0.2)
+def ratio(numerator: float, denominator: float) -> str:
+    if denominator == 0:
+        return "n/a"
+    value = numerator / denominator
+    return f"{value:.2f}×" if value < 10 else f"{value:.0f}×"
