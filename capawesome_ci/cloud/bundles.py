@@ -4,7 +4,6 @@ in parallel, read from disk piece by piece), then finalize."""
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 from collections.abc import Callable
@@ -47,6 +46,35 @@ def bundle_body(request: BundleRequest) -> dict[str, Any]:
     return body
 
 
+class FilePart:
+    """A read-only, seekable window on one part of a file, read with pread as httpx asks for it
+    (64 KiB at a time): no part is ever held in memory whole, and a retry can rewind it.
+    It has no fileno(), so httpx measures it with seek/tell instead of the whole file's size."""
+
+    def __init__(self, descriptor: int, start: int, size: int, file_size: int) -> None:
+        self._descriptor = descriptor
+        self._start = start
+        self.length = max(0, min(size, file_size - start))
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        left = self.length - self._position
+        count = left if size < 0 else min(size, left)
+        if count <= 0:
+            return b""
+        data = os.pread(self._descriptor, count, self._start + self._position)
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self.length}[whence]
+        self._position = max(0, min(self.length, base + offset))
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+
 def upload_file(
     platform: CapawesomePlatform, bundle_id: str, upload: BundleUpload, progress: Callable[[int], None] | None
 ) -> str:
@@ -84,22 +112,15 @@ def _multipart(
 
     def send(number: int) -> dict[str, Any]:
         nonlocal done
-        # pread: each worker reads its own part, so at most PART_CONCURRENCY parts are in memory.
-        data = os.pread(descriptor, PART_SIZE, (number - 1) * PART_SIZE)
+        part = FilePart(descriptor, (number - 1) * PART_SIZE, PART_SIZE, upload.size)
         answer = platform._request(
-            "PUT",  # idempotent: the transport may retry a failed part
+            "PUT",  # idempotent: the transport may retry a failed part (httpx rewinds the part)
             upload_path,
             params={"action": "mpu-uploadpart", "uploadId": upload_id},
-            files=[("blob", ("blob", data, "application/octet-stream")), ("partNumber", (None, str(number), None))],
+            files=[("blob", ("blob", part, "application/octet-stream")), ("partNumber", (None, str(number), None))],
         )
-        size = len(data)
-        del data
-        # httpx's request/response objects form reference cycles that keep the part alive until
-        # the cyclic GC runs, which few allocations here would trigger late: collect now, or
-        # memory grows by a part per request.
-        gc.collect()
         with lock:
-            done += size
+            done += part.length
             if progress:
                 progress(done)
         return {"etag": answer["etag"], "partNumber": int(answer.get("partNumber", number))}
