@@ -6,6 +6,7 @@ The source is a folder with an index.html, an existing .zip, or a self-hosted bu
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,7 +119,7 @@ def _signing_key(inputs: LiveUpdateInputs, ctx: StepContext) -> Any:
     return load_private_key(text, passphrase)
 
 
-def _progress(ctx: StepContext, label: str, total: int) -> Any:
+def _progress(ctx: StepContext, label: str, total: int) -> Callable[[int], None]:
     return lambda done: ctx.reporter.progress(label, done, total)
 
 
