@@ -176,3 +176,14 @@ def test_every_step_input_is_in_its_action() -> None:
             continue
         for name in action_yml.step_inputs(step):
             assert f"\n  {name}:\n" in content, (step, name)
+
+
+def test_release_pins_every_docker_action_to_the_image_digest() -> None:
+    image = "docker://ghcr.io/acme/capawesome-ci@sha256:" + "a" * 64
+    files = action_yml.generate(image)
+    docker_actions = [
+        content for path, content in files.items() if path.name == "action.yml" and "using: docker" in content
+    ]
+    assert len(docker_actions) == len(action_yml.COMMANDS) + 1  # the root action and one per step
+    assert all(f'image: "{image}"' in content for content in docker_actions)
+    assert action_yml.main(["--image", "ghcr.io/no-scheme"]) == 2
