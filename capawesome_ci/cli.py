@@ -205,7 +205,7 @@ def _find_command(argv: Sequence[str]) -> str | None:
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="capawesome-ci",
-        description="Drive Capawesome Cloud from CI: build, wait, download, deploy, rollout.",
+        description="Drive Capawesome Cloud from CI: build, wait, download, deploy, rollout, live-update.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
