@@ -66,6 +66,11 @@ def from_api_fraction(fraction: float | None) -> float | None:
     return None if fraction is None else round(fraction * 100, 4)
 
 
+def _extra(model: pydantic.BaseModel, key: str) -> Any:
+    """A response field the SDK's models do not declare: kept under the API's camelCase name."""
+    return (model.model_extra or {}).get(key)
+
+
 def console_url_for(base_url: str) -> str:
     """api.cloud.capawesome.io → console.cloud.capawesome.io (also for regional hosts);
     any other host (a sandbox, a proxy) serves its own /console pages."""
@@ -145,7 +150,7 @@ class CapawesomePlatform:
             platform=model.platform,
             type=model.type,
             job_id=model.job_id,
-            git_ref=getattr(model, "git_ref", None),
+            git_ref=_extra(model, "gitRef"),
             url=None if planned else self.build_url(build_id),
             planned=planned,
         )
@@ -165,13 +170,11 @@ class CapawesomePlatform:
 
     @staticmethod
     def _job(model: SdkJob) -> Job:
-        total = getattr(model, "total_time_in_seconds", None)
-        if total is None:
-            total = getattr(model, "totalTimeInSeconds", None)
+        total = _extra(model, "totalTimeInSeconds")
         return Job(
             id=model.id or "",
             status=model.status or "unknown",
-            status_message=getattr(model, "status_message", None) or getattr(model, "statusMessage", None),
+            status_message=_extra(model, "statusMessage"),
             duration_seconds=float(total) if isinstance(total, (int, float)) else None,
             planned=model.id == PLANNED_ID,
         )
@@ -242,7 +245,7 @@ class CapawesomePlatform:
                 build_id=build_id,
                 type=m.type or "unknown",
                 status=m.status or "unknown",
-                file_name=getattr(m, "file_name", None) or getattr(m, "fileName", None),
+                file_name=_extra(m, "fileName"),
                 size=m.total_size_in_bytes,
             )
             for m in models

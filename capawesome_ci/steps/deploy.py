@@ -38,11 +38,15 @@ def _channel(ctx: StepContext, name: str, create: bool) -> Channel:
     if channel is not None:
         return channel
     if not create:
-        raise NotFoundError(
-            f"channel {name!r} not found in app {ctx.platform.app_id} (pass --create-channel to create it)"
-        )
+        raise _missing_channel(ctx, name)
     ctx.reporter.info(f"Creating channel {name}")
     return ctx.platform.create_channel(name)
+
+
+def _missing_channel(ctx: StepContext, name: str) -> NotFoundError:
+    return NotFoundError(
+        f"channel {name!r} not found in app {ctx.platform.app_id} (pass --create-channel to create it)"
+    )
 
 
 def check_channels(ctx: StepContext, names: list[str], create: bool) -> None:
@@ -51,9 +55,7 @@ def check_channels(ctx: StepContext, names: list[str], create: bool) -> None:
         return
     for name in names:
         if ctx.platform.find_channel(name) is None:
-            raise NotFoundError(
-                f"channel {name!r} not found in app {ctx.platform.app_id} (pass --create-channel to create it)"
-            )
+            raise _missing_channel(ctx, name)
 
 
 def deploy_to_channels(ctx: StepContext, build: Build, names: list[str], rollout: float, create: bool) -> None:
