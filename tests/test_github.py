@@ -78,6 +78,11 @@ def test_publish_writes_outputs_and_summary(tmp_path: Path) -> None:
     )
     github.publish(result)
     outputs = parse_outputs((tmp_path / "output").read_text())
+    assert set(outputs) == set(action_yml.OUTPUTS)  # every documented output, every time
+    assert outputs["status"] == "succeeded" and outputs["exit-code"] == "0" and outputs["error"] == ""
+    assert outputs["job-id"] == "" and outputs["share-expires-at"] == "" and outputs["failure-summary"] == ""
+    assert outputs["share-qr-code-url"] == "https://api.example/qr?x=1"
+    assert outputs["channel"] == "beta"
     assert outputs["build-id"] == "b1"
     assert outputs["build-number"] == "42"
     assert outputs["job-status"] == "succeeded"
@@ -187,3 +192,23 @@ def test_release_pins_every_docker_action_to_the_image_digest() -> None:
     assert len(docker_actions) == len(action_yml.COMMANDS) + 1  # the root action and one per step
     assert all(f'image: "{image}"' in content for content in docker_actions)
     assert action_yml.main(["--image", "ghcr.io/no-scheme"]) == 2
+
+
+def test_failure_outputs_carry_the_error_job_and_summary(tmp_path: Path) -> None:
+    github, _, _ = reporter(tmp_path)
+    result = StepResult(
+        command="build",
+        status="failed",
+        exit_code=1,
+        error="job j1 ended failed",
+        job_id="j1",
+        job_status="failed",
+        failure_summary="Signing config missing\\nsecond line",
+        share=ShareResult(id="s", url="u", qr_code_url="q", expires_at="2026-12-01T00:00:00Z"),
+    )
+    github.publish(result)
+    outputs = parse_outputs((tmp_path / "output").read_text())
+    assert (outputs["status"], outputs["exit-code"], outputs["job-id"]) == ("failed", "1", "j1")
+    assert outputs["error"] == "job j1 ended failed"
+    assert outputs["failure-summary"] == "Signing config missing\\nsecond line"
+    assert outputs["share-expires-at"] == "2026-12-01T00:00:00Z"
