@@ -203,12 +203,12 @@ def test_failure_outputs_carry_the_error_job_and_summary(tmp_path: Path) -> None
         error="job j1 ended failed",
         job_id="j1",
         job_status="failed",
-        failure_summary="Signing config missing\\nsecond line",
+        failure_summary="Signing config missing\nsecond line",
         share=ShareResult(id="s", url="u", qr_code_url="q", expires_at="2026-12-01T00:00:00Z"),
     )
     github.publish(result)
     outputs = parse_outputs((tmp_path / "output").read_text())
     assert (outputs["status"], outputs["exit-code"], outputs["job-id"]) == ("failed", "1", "j1")
     assert outputs["error"] == "job j1 ended failed"
-    assert outputs["failure-summary"] == "Signing config missing\\nsecond line"
+    assert outputs["failure-summary"] == "Signing config missing\nsecond line"
     assert outputs["share-expires-at"] == "2026-12-01T00:00:00Z"
