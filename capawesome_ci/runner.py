@@ -129,15 +129,21 @@ def _sandbox_config_from_env(environ: dict[str, str]) -> Any:
                 raise InputError(f"invalid {name}: {environ[name]!r} is not a number") from None
             except OSError as error:
                 raise InputError(f"invalid {name}: cannot read {environ[name]}: {error.strerror}") from None
-    if environ.get("CAPAWESOME_SANDBOX_FAULTS"):
-        from capawesome_ci.sandbox import parse_faults
-
-        try:
-            parse_faults(environ["CAPAWESOME_SANDBOX_FAULTS"])
-        except ValueError as error:
-            raise InputError(f"invalid CAPAWESOME_SANDBOX_FAULTS: {error}") from None
-        overrides["faults"] = tuple(environ["CAPAWESOME_SANDBOX_FAULTS"].split(";"))
+    overrides["faults"] = fault_specs([], environ)
     return SandboxConfig(**overrides)
+
+
+def fault_specs(given: list[str], environ: dict[str, str]) -> tuple[str, ...]:
+    """--fault values and $CAPAWESOME_SANDBOX_FAULTS (separated by ;), each checked."""
+    from capawesome_ci.sandbox import parse_fault
+
+    specs = tuple(s for s in (*given, *environ.get("CAPAWESOME_SANDBOX_FAULTS", "").split(";")) if s.strip())
+    for spec in specs:
+        try:
+            parse_fault(spec)
+        except ValueError as error:
+            raise InputError(f"invalid --fault (or CAPAWESOME_SANDBOX_FAULTS): {error}") from None
+    return specs
 
 
 def run_step(
@@ -287,7 +293,7 @@ def _comment(reporter: LocalReporter, result: StepResult, args: argparse.Namespa
 
 
 def serve_sandbox(args: argparse.Namespace) -> int:
-    from capawesome_ci.sandbox import SandboxConfig, parse_fault, serve_forever
+    from capawesome_ci.sandbox import SandboxConfig, serve_forever
 
     overrides: dict[str, Any] = {
         key: value
@@ -301,22 +307,14 @@ def serve_sandbox(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    if overrides.get("host") not in (None, "127.0.0.1", "localhost", "::1") and not str(overrides["host"]).startswith(
-        "127."
-    ):
-        sys.stderr.write("capawesome-ci: error: invalid --host: the sandbox binds loopback addresses only\n")
-        return int(ExitCode.USAGE)
 
     def announce(line: str) -> None:
         print(line, flush=True)
 
-    faults = [spec for spec in (*(args.fault or []), *os.environ.get("CAPAWESOME_SANDBOX_FAULTS", "").split(";"))]
-    overrides["faults"] = tuple(spec for spec in faults if spec.strip())
     try:
-        for spec in overrides["faults"]:
-            parse_fault(spec)
-    except ValueError as error:
-        sys.stderr.write(f"capawesome-ci: error: invalid --fault: {one_line(str(error))}\n")
+        overrides["faults"] = fault_specs(args.fault or [], dict(os.environ))
+    except InputError as error:
+        sys.stderr.write(f"capawesome-ci: error: {error.message}\n")
         return int(ExitCode.USAGE)
     if args.public_key_file:
         try:
@@ -327,8 +325,8 @@ def serve_sandbox(args: argparse.Namespace) -> int:
             return int(ExitCode.USAGE)
     try:
         serve_forever(SandboxConfig(**overrides), announce)
-    except ValueError as error:  # e.g. not an RSA public key
-        sys.stderr.write(f"capawesome-ci: error: invalid --public-key-file: {one_line(str(error))}\n")
+    except ValueError as error:  # a host that is not loopback, a key that is not an RSA public key
+        sys.stderr.write(f"capawesome-ci: error: invalid sandbox setting: {one_line(str(error))}\n")
         return int(ExitCode.USAGE)
     except OSError as error:
         sys.stderr.write(f"capawesome-ci: error: cannot serve the sandbox: {error.strerror or error}\n")
