@@ -22,6 +22,7 @@ from capawesome_cloud.exceptions import CapawesomeCloudError
 from capawesome_cloud.models import AppBuild, AppDeployment
 from capawesome_cloud.models import Job as SdkJob
 
+from capawesome_ci.cloud.body_reader import BodyReader
 from capawesome_ci.cloud.bundles import bundle_body, upload_file
 from capawesome_ci.cloud.errors import map_sdk_error, map_transport_error, raise_for_response
 from capawesome_ci.errors import NotFoundError, TransientError
@@ -91,10 +92,11 @@ class _Download:
             self.total_size = int(content_range.rsplit("/", 1)[1])
         elif not self.partial and response.headers.get("Content-Length", "").isdigit():
             self.total_size = int(response.headers["Content-Length"])
+        self._body = BodyReader(response)
 
-    def chunks(self) -> Iterator[bytes]:
+    def readinto(self, buffer: memoryview) -> int:
         try:
-            yield from self._response.iter_raw()
+            return self._body.readinto(buffer)
         except httpx.TransportError as error:
             raise map_transport_error(error, self._response.request) from error
 

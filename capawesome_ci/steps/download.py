@@ -9,20 +9,23 @@ import re
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from capawesome_ci.errors import LocalIOError, NotFoundError, TransientError
 from capawesome_ci.steps.context import StepContext, resolve_build
 from capawesome_ci.steps.inputs import ARTIFACT_TYPES, BuildSelector, StepInputs, parse_artifact_types
-from capawesome_ci.steps.platform import Artifact, Build
+from capawesome_ci.steps.platform import Artifact, ArtifactStream, Build
 from capawesome_ci.steps.result import ArtifactResult
 
 # Breaks in a row without a new byte before a download counts as failed (progress resets it).
 DOWNLOAD_ATTEMPTS = 4
-# Network reads arrive in 64 KiB pieces; hashing and writing them a MiB at a time costs less.
-WRITE_BATCH = 1 << 20
+# Bytes move a buffer at a time: filled from the network, written, then hashed on another thread.
+# Four buffers keep both cores busy; 1 MiB stays within a core's L2 cache while it is hashed.
+BUFFER_SIZE = 1 << 20
+BUFFERS = 4
+WRITE_SIZE = 16 << 10
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
 # Temporary files are created 0600; the finished file gets the usual permissions (0666 & ~umask).
@@ -118,59 +121,79 @@ def download_artifacts(ctx: StepContext, build: Build, types: list[str], output_
         ctx.reporter.info(f"Downloaded {artifact.type} to {target} ({size} bytes, sha256 {digest})")
 
 
-class WritableFile(Protocol):
-    def write(self, data: bytes, /) -> int | None: ...
-    def seek(self, offset: int, /) -> int: ...
-    def truncate(self) -> int: ...
+class HashingFile:
+    """The download's temporary file and its running SHA-256. `commit` writes a filled buffer on
+    the calling thread and hands it to a hashing thread, which returns it to the pool when done:
+    reading, writing and hashing overlap (all three release the GIL), and memory stays at
+    `buffers × buffer_size` whatever the artifact's size."""
 
-
-class HashingWriter:
-    """Hashes and writes chunks on a second thread: SHA-256 and file writes release the GIL, so
-    they overlap with reading the network. The queue is bounded, so memory stays constant."""
-
-    def __init__(self, handle: WritableFile, depth: int = 4) -> None:
-        self._handle = handle
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+    def __init__(self, fd: int, buffers: int = BUFFERS, buffer_size: int = BUFFER_SIZE) -> None:
+        self._fd = fd
+        self._free: queue.Queue[memoryview] = queue.Queue()
+        for _ in range(buffers):
+            self._free.put(memoryview(bytearray(buffer_size)))
+        self._hashing: queue.Queue[tuple[memoryview, int] | None] = queue.Queue()
         self._error: BaseException | None = None
-        self.sha = hashlib.sha256()
+        self._sha = hashlib.sha256()
         self.written = 0
-        self._thread = threading.Thread(target=self._run, name="download-writer", daemon=True)
+        self._thread = threading.Thread(target=self._hash_forever, name="download-hasher", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        while True:
-            chunk = self._queue.get()
+    def _hash_forever(self) -> None:
+        while (item := self._hashing.get()) is not None:
+            buffer, length = item
             try:
-                if chunk is None:
-                    return
                 if self._error is None:
-                    self.sha.update(chunk)
-                    self._handle.write(chunk)
+                    self._sha.update(buffer[:length])
             except BaseException as error:  # reported to the reading thread on its next call
                 self._error = error
             finally:
-                self._queue.task_done()
+                self._free.put(buffer)
+                self._hashing.task_done()
+        self._hashing.task_done()
 
-    def write(self, chunk: bytes) -> None:
+    def _check(self) -> None:
         if self._error is not None:
             raise self._error
-        self._queue.put(chunk)
-        self.written += len(chunk)
+
+    def buffer(self) -> memoryview:
+        """A free buffer to fill; waits while all of them are being hashed."""
+        self._check()
+        return self._free.get()
+
+    def commit(self, buffer: memoryview, length: int) -> None:
+        """Write the first `length` bytes of `buffer` and hash them; the buffer goes back to the pool."""
+        if not length:
+            self._free.put(buffer)
+            return
+        try:
+            for start in range(0, length, WRITE_SIZE):
+                view = buffer[start : min(start + WRITE_SIZE, length)]
+                while view:
+                    view = view[os.write(self._fd, view) :]
+        except BaseException:
+            self._free.put(buffer)
+            raise
+        self._hashing.put((buffer, length))
+        self.written += length
 
     def restart(self) -> None:
         """Throw away what was written (the server ignored our Range request)."""
         self.flush()
-        self._handle.seek(0)
-        self._handle.truncate()
-        self.sha, self.written = hashlib.sha256(), 0
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.ftruncate(self._fd, 0)
+        self._sha, self.written = hashlib.sha256(), 0
 
     def flush(self) -> None:
-        self._queue.join()
-        if self._error is not None:
-            raise self._error
+        self._hashing.join()
+        self._check()
+
+    def hexdigest(self) -> str:
+        self.flush()
+        return self._sha.hexdigest()
 
     def close(self) -> None:
-        self._queue.put(None)
+        self._hashing.put(None)
         self._thread.join()
 
 
@@ -187,11 +210,11 @@ def stream_to_file(ctx: StepContext, artifact: Artifact, target: Path) -> tuple[
     temp = Path(handle.name)
     try:
         with handle:
-            writer = HashingWriter(handle)
+            file = HashingFile(handle.fileno())
             try:
-                size, digest = _transfer(ctx, artifact, writer, target.name)
+                size, digest = _transfer(ctx, artifact, file, target.name)
             finally:
-                writer.close()
+                file.close()
         os.chmod(temp, 0o666 & ~_UMASK)
         os.replace(temp, target)
         return size, digest
@@ -201,7 +224,26 @@ def stream_to_file(ctx: StepContext, artifact: Artifact, target: Path) -> tuple[
         temp.unlink(missing_ok=True)
 
 
-def _transfer(ctx: StepContext, artifact: Artifact, writer: HashingWriter, label: str) -> tuple[int, str]:
+def _copy_body(ctx: StepContext, stream: ArtifactStream, file: HashingFile, label: str, expected: int | None) -> None:
+    """Fill buffers from the stream until its end, committing each one (a partly filled one too,
+    when the connection breaks: the bytes received before a reset are good; we resume after them)."""
+    while True:
+        buffer = file.buffer()
+        filled = 0
+        try:
+            while filled < len(buffer):
+                count = stream.readinto(buffer[filled:])
+                if not count:
+                    break
+                filled += count
+        finally:
+            file.commit(buffer, filled)
+        ctx.reporter.progress(label, file.written, expected)
+        if filled < len(buffer):
+            return
+
+
+def _transfer(ctx: StepContext, artifact: Artifact, file: HashingFile, label: str) -> tuple[int, str]:
     """Resume after every break that moved the transfer forward; give up after
     DOWNLOAD_ATTEMPTS breaks in a row without a single new byte."""
     expected = artifact.size
@@ -209,40 +251,28 @@ def _transfer(ctx: StepContext, artifact: Artifact, writer: HashingWriter, label
     furthest = 0  # progress means getting further than ever before, not refetching the same bytes
     while True:
         try:
-            with ctx.platform.open_artifact(artifact, start=writer.written) as stream:
-                if writer.written and not stream.partial:
-                    writer.restart()  # the server ignored Range: start over
+            with ctx.platform.open_artifact(artifact, start=file.written) as stream:
+                if file.written and not stream.partial:
+                    file.restart()  # the server ignored Range: start over
                 if stream.total_size is not None and expected is None:
                     expected = stream.total_size
                 elif stream.total_size is not None and stream.total_size != expected:
                     raise LocalIOError(
                         f"download of {label}: the server sends {stream.total_size} bytes, the build lists {expected}"
                     )
-                batch = bytearray()
-                try:
-                    for chunk in stream.chunks():
-                        batch += chunk
-                        if len(batch) >= WRITE_BATCH:
-                            writer.write(bytes(batch))
-                            batch.clear()
-                            ctx.reporter.progress(label, writer.written, expected)
-                finally:
-                    if batch:  # bytes received before a reset are good: resume after them
-                        writer.write(bytes(batch))
-            writer.flush()
-            if expected is not None and writer.written != expected:
-                raise TransientError(f"download of {label} ended after {writer.written} of {expected} bytes")
-            return writer.written, writer.sha.hexdigest()
+                _copy_body(ctx, stream, file, label, expected)
+            file.flush()
+            if expected is not None and file.written != expected:
+                raise TransientError(f"download of {label} ended after {file.written} of {expected} bytes")
+            return file.written, file.hexdigest()
         except TransientError as error:
-            stalled = 0 if writer.written > furthest else stalled + 1
-            furthest = max(furthest, writer.written)
+            stalled = 0 if file.written > furthest else stalled + 1
+            furthest = max(furthest, file.written)
             if stalled >= DOWNLOAD_ATTEMPTS:
                 raise LocalIOError(
                     f"download of {label} failed: {stalled} attempts in a row without progress ({error.message})"
                 ) from None
-            ctx.reporter.warning(
-                f"download of {label} interrupted at {writer.written} bytes ({error.message}); resuming"
-            )
+            ctx.reporter.warning(f"download of {label} interrupted at {file.written} bytes ({error.message}); resuming")
             ctx.sleep(min(2.0 * max(stalled, 1), 10.0))
 
 

@@ -7,7 +7,7 @@ converting to a platform's own unit happens inside the implementation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,12 +79,14 @@ class Artifact:
 
 
 class ArtifactStream(Protocol):
-    """An open download: `status` 206 means the server honoured the requested start offset."""
+    """An open download: `partial` means the server honoured the requested start offset."""
 
     partial: bool
     total_size: int | None
 
-    def chunks(self) -> Iterator[bytes]: ...
+    def readinto(self, buffer: memoryview, /) -> int:
+        """Fill the start of `buffer` with the next bytes; 0 at the end of the body."""
+        ...
 
 
 @dataclass

@@ -1,0 +1,113 @@
+"""Read a streamed httpx response body into the caller's buffer, without Python copying it thrice.
+
+httpx hands a body over as new 64 KiB `bytes` objects, each copied socket → h11's buffer → event
+→ caller. For a 1 GiB artifact that churn cost more CPU than the transfer (bench/RESULTS.md,
+"Downloading"). For the common case, an HTTP/1.1 body framed by Content-Length on a plain or TLS
+socket, `BodyReader` takes the bytes httpx had already buffered and reads the rest with
+`recv_into` straight from the connection's socket. The request itself (proxies, redirects, auth,
+the retry policy) went through httpx as usual; only the body bypasses it. Every other case
+(chunked bodies, HTTP/2, TLS inside a TLS proxy, mocked transports) is read through httpx.
+
+h11 never sees the rest of a body read this way, so httpcore closes that connection when the
+response is closed instead of reusing it: one new connection per download.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+
+import httpx
+
+# Statuses whose responses never carry a body, whatever Content-Length says.
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+def _body_length(response: httpx.Response) -> int | None:
+    """The body's length when it is framed by Content-Length alone (what h11 then reads)."""
+    if response.http_version not in ("HTTP/1.1", "HTTP/1.0") or "Transfer-Encoding" in response.headers:
+        return None
+    if response.request.method == "HEAD" or response.status_code in _NO_BODY_STATUSES:
+        return None
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isdigit() else None
+
+
+def _connection_socket(response: httpx.Response) -> socket.socket | None:
+    """The socket that yields this response's plaintext, or None when only httpcore can read it."""
+    stream = response.extensions.get("network_stream")
+    if stream is None:  # a mocked or custom transport
+        return None
+    try:
+        sock = stream.get_extra_info("socket")
+        ssl_object = stream.get_extra_info("ssl_object")
+    except Exception:  # an unknown stream type: leave it to httpx
+        return None
+    if isinstance(sock, ssl.SSLSocket):
+        return sock  # TLS to the server (or through a CONNECT tunnel): recv_into decrypts
+    if isinstance(sock, socket.socket) and ssl_object is None:
+        return sock  # plain HTTP
+    return None  # e.g. TLS inside an HTTPS proxy's TLS: the raw socket carries ciphertext
+
+
+class BodyReader:
+    """`readinto(buffer)` → bytes placed at the start of `buffer`; 0 at the end of the body.
+    Failures are raised as the httpx errors httpx itself would raise (ReadError, ReadTimeout,
+    RemoteProtocolError), so callers map them in one place."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self._chunks: Iterator[bytes] = response.iter_raw()
+        self._pending = memoryview(b"")
+        self._length = _body_length(response)
+        self._received = 0
+        # Set once the first piece came through httpx: h11's buffer is then empty (it hands over
+        # everything it holds, up to Content-Length, as one event) and the socket is ours.
+        self._socket: socket.socket | None = None
+        self.direct = False  # whether the rest of the body is read from the socket
+
+    def readinto(self, buffer: memoryview) -> int:
+        if self._pending:
+            return self._take_pending(buffer)
+        if self.direct:
+            return self._recv_into(buffer)
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            return 0
+        self._received += len(chunk)
+        self._pending = memoryview(chunk)
+        if self._length is not None and self._received < self._length:
+            self._socket = _connection_socket(self._response)
+            self.direct = self._socket is not None
+            if self._socket is not None:
+                timeout = self._response.request.extensions.get("timeout", {}).get("read")
+                self._socket.settimeout(timeout)
+        return self._take_pending(buffer)
+
+    def _take_pending(self, buffer: memoryview) -> int:
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def _recv_into(self, buffer: memoryview) -> int:
+        assert self._socket is not None and self._length is not None
+        remaining = self._length - self._received
+        if remaining <= 0 or not len(buffer):
+            return 0
+        try:
+            count = self._socket.recv_into(buffer, min(len(buffer), remaining))
+        except TimeoutError as error:
+            raise httpx.ReadTimeout(str(error) or "timed out", request=self._response.request) from error
+        except OSError as error:  # reset, broken TLS record (ssl.SSLError is an OSError), …
+            raise httpx.ReadError(str(error) or type(error).__name__, request=self._response.request) from error
+        if count == 0:
+            raise httpx.RemoteProtocolError(
+                f"peer closed connection without sending complete message body "
+                f"(received {self._received} bytes, expected {self._length})",
+                request=self._response.request,
+            )
+        self._received += count
+        return count
