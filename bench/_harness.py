@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class Measurement:
     started: float  # time.monotonic() just before the spawn
     ended: float  # time.monotonic() right after wait4 returned
     stderr_tail: str
+    cpu_seconds: float = 0.0  # user + system time, from wait4
 
     @property
     def ok(self) -> bool:
@@ -73,7 +75,22 @@ def measure(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path
     result = json.loads(report)
     returncode = os.waitstatus_to_exitcode(result["status"])
     seconds = result["ended"] - result["started"]
-    return Measurement(seconds, result["maxrss_kib"] / 1024, returncode, result["started"], result["ended"], tail)
+    peak_rss_mib, cpu_seconds = result["maxrss_kib"] / 1024, result["cpu_seconds"]
+    return Measurement(seconds, peak_rss_mib, returncode, result["started"], result["ended"], tail, cpu_seconds)
+
+
+# Seconds to let the machine settle between bulk runs. On a VM that hands freed memory back to the
+# host (virtio-balloon free page reporting, as on this Firecracker machine) the previous run's freed
+# page cache becomes memory the host must fault in again, a few seconds after it was freed; a run
+# started at once could land before or after that, at random. Writing 1 GiB measured 0.2–3 s here
+# depending on it. Waiting puts every tool in the same state.
+SETTLE_SECONDS = 3.0
+
+
+def settle() -> None:
+    """Flush the previous run's writes and wait, so the next run starts from the same state."""
+    os.sync()
+    time.sleep(SETTLE_SECONDS)
 
 
 def rss_floor_mib() -> float:

@@ -37,7 +37,7 @@ import capawesome_ci
 BENCHMARKS: dict[str, tuple[str, Callable[[], Section]]] = {
     "startup": (startup.TITLE, lambda: startup.run(repeat=5)),
     "waiting": (waiting.TITLE, lambda: waiting.run(repeat=3)),
-    "download": (download.TITLE, lambda: download.run(size_mib=1024, repeat=3)),
+    "download": (download.TITLE, lambda: download.run(size_mib=1024, repeat=5)),
     "upload": (upload.TITLE, lambda: upload.run(size_mib=300, repeat=3)),
     "image": (image.TITLE, lambda: image.run(repeat=5)),
 }

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import VENV_BIN, Measurement, clean_env, fmt, measure, median, ratio, rotated, with_spread
+from _harness import VENV_BIN, Measurement, clean_env, fmt, measure, median, ratio, rotated, settle, with_spread
 from _official_cli import cli_session, install
 from _report import Section, Table, Target
 from _sandbox import SandboxClient, sandbox_process
@@ -76,7 +76,7 @@ def run(size_mib: int = 300, repeat: int = 3) -> Section:
         for repetition in range(repeat):
             for tool in rotated(list(tools), repetition):
                 before = channel_deployment(client)
-                os.sync()  # flush the previous run's writes now, not during this run
+                settle()
                 measurement = measure(*tools[tool])
                 if not measurement.ok:
                     raise RuntimeError(f"{tool} exited {measurement.returncode}: {measurement.stderr_tail}")
