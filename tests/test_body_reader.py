@@ -4,9 +4,12 @@ early closes and stalls are under the test's control."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import ipaddress
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from capawesome_ci.cloud.body_reader import BodyReader
 from capawesome_ci.steps.download import HashingFile
@@ -25,9 +32,9 @@ Handler = Callable[[socket.socket], None]
 
 
 @contextmanager
-def http_server(handler: Handler) -> Iterator[tuple[str, list[int]]]:
-    """Serves every connection with `handler` (which reads the request and answers); yields the base
-    URL and a list that counts the connections accepted."""
+def http_server(handler: Handler, tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, list[int]]]:
+    """Serves every connection with `handler` (which reads the request and answers), over TLS when
+    given a server context; yields the base URL and a list that counts the connections accepted."""
     listener = socket.create_server(("127.0.0.1", 0))
     connections: list[int] = []
 
@@ -38,13 +45,43 @@ def http_server(handler: Handler) -> Iterator[tuple[str, list[int]]]:
             except OSError:
                 return
             connections.append(1)
+            if tls is not None:
+                conn = tls.wrap_socket(conn, server_side=True)
             threading.Thread(target=handler, args=(conn,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}", connections
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{listener.getsockname()[1]}", connections
     finally:
         listener.close()
+
+
+def self_signed_tls(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a fresh certificate for 127.0.0.1, and a client context trusting it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(cafile=str(cert_file))
+    return server, client
 
 
 def read_request(conn: socket.socket) -> bool:
@@ -115,6 +152,18 @@ def test_a_content_length_body_is_read_from_the_socket_and_the_connection_is_not
         # h11 never saw the end of that body: the next request must get a fresh connection.
         assert client.get(url + "/again").content == BODY
     assert len(connections) == 2
+
+
+def test_a_tls_body_is_read_from_the_tls_socket(tmp_path: Path) -> None:
+    server_tls, client_tls = self_signed_tls(tmp_path)
+    with (
+        http_server(content_length_server(BODY), tls=server_tls) as (url, _),
+        httpx.Client(verify=client_tls) as client,
+        client.stream("GET", url) as response,
+    ):
+        reader = BodyReader(response)
+        assert read_all(reader) == BODY
+        assert reader.direct
 
 
 @pytest.mark.parametrize("buffer_size", [1, 1000, 1 << 20])
