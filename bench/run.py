@@ -5,7 +5,7 @@
 Each benchmark runs ours and its anchor(s) in the same run, alternating, and reports median, spread,
 ratio and target. A benchmark that cannot run (no npm, no container engine, no sandbox bundle
 endpoints) is reported as skipped with the reason; one that crashes is reported as failed, and the
-others still run. Not part of the test suite. Takes about 8 minutes on 2 cores.
+others still run. Not part of the test suite. Takes about 7 minutes on 2 cores.
 """
 
 from __future__ import annotations
