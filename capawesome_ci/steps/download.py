@@ -22,9 +22,13 @@ from capawesome_ci.steps.result import ArtifactResult
 # Breaks in a row without a new byte before a download counts as failed (progress resets it).
 DOWNLOAD_ATTEMPTS = 4
 # Bytes move a buffer at a time: filled from the network, written, then hashed on another thread.
-# Four buffers keep both cores busy; 1 MiB stays within a core's L2 cache while it is hashed.
+# Four 1 MiB buffers keep both threads busy in 4 MiB, whatever the artifact's size.
 BUFFER_SIZE = 1 << 20
 BUFFERS = 4
+# Each buffer goes to the kernel in 16 KiB writes. On VMs that hand freed memory back to the host
+# (virtio-balloon free page reporting), larger writes make the page cache take large folios from
+# memory the host must fault in again: 1 GiB took 3.0 s in 1 MiB writes, 0.3 s in 16 KiB ones
+# (bench/CHANGES.md). Where memory is warm, the smaller writes cost about 0.05 s per GiB.
 WRITE_SIZE = 16 << 10
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
