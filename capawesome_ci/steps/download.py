@@ -129,14 +129,21 @@ class HashingFile:
     """The download's temporary file and its running SHA-256. `commit` writes a filled buffer on
     the calling thread and hands it to a hashing thread, which returns it to the pool when done:
     reading, writing and hashing overlap (all three release the GIL), and memory stays at
-    `buffers × buffer_size` whatever the artifact's size."""
+    `buffers × buffer_size` whatever the artifact's size.
+
+    The two threads talk only through `queue.SimpleQueue`, whose put and get are single C calls.
+    SIGINT/SIGTERM raise `Interrupted` in the reading thread between any two bytecodes; inside
+    `queue.Queue`'s Python-level Condition code that can lose a wake-up (an interrupted notify()
+    leaves a stale waiter behind, CPython gh-92530) and leave the hashing thread waiting forever.
+    A cancelled 4 GiB download hung that way once here, in `close()`."""
 
     def __init__(self, fd: int, buffers: int = BUFFERS, buffer_size: int = BUFFER_SIZE) -> None:
         self._fd = fd
-        self._free: queue.Queue[memoryview] = queue.Queue()
+        self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         for _ in range(buffers):
             self._free.put(memoryview(bytearray(buffer_size)))
-        self._hashing: queue.Queue[tuple[memoryview, int] | None] = queue.Queue()
+        # Filled buffers to hash, an Event to set once everything before it is hashed, or None: stop.
+        self._hashing: queue.SimpleQueue[tuple[memoryview, int] | threading.Event | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._sha = hashlib.sha256()
         self.written = 0
@@ -145,6 +152,9 @@ class HashingFile:
 
     def _hash_forever(self) -> None:
         while (item := self._hashing.get()) is not None:
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
             buffer, length = item
             try:
                 if self._error is None:
@@ -153,8 +163,6 @@ class HashingFile:
                 self._error = error
             finally:
                 self._free.put(buffer)
-                self._hashing.task_done()
-        self._hashing.task_done()
 
     def _check(self) -> None:
         if self._error is not None:
@@ -189,7 +197,10 @@ class HashingFile:
         self._sha, self.written = hashlib.sha256(), 0
 
     def flush(self) -> None:
-        self._hashing.join()
+        """Wait until everything committed so far is hashed."""
+        hashed = threading.Event()
+        self._hashing.put(hashed)
+        hashed.wait()
         self._check()
 
     def hexdigest(self) -> str:
