@@ -65,7 +65,11 @@ class BodyReader:
         # Set once the first piece came through httpx: h11's buffer is then empty (it hands over
         # everything it holds, up to Content-Length, as one event) and the socket is ours.
         self._socket: socket.socket | None = None
-        self.direct = False  # whether the rest of the body is read from the socket
+
+    @property
+    def direct(self) -> bool:
+        """Whether the rest of the body is read from the socket."""
+        return self._socket is not None
 
     def readinto(self, buffer: memoryview) -> int:
         if self._pending:
@@ -80,7 +84,6 @@ class BodyReader:
         self._pending = memoryview(chunk)
         if self._length is not None and self._received < self._length:
             self._socket = _connection_socket(self._response)
-            self.direct = self._socket is not None
             if self._socket is not None:
                 timeout = self._response.request.extensions.get("timeout", {}).get("read")
                 self._socket.settimeout(timeout)
