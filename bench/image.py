@@ -177,15 +177,27 @@ def run(repeat: int = 5) -> Section:
                 totals[name].append(total)
 
     mib = 2**20
+    layers = sizes["own_layer_count"]
     size_table = Table(
-        ["image", "compressed MiB (`docker save`, gzip -6)", "uncompressed MiB"],
+        ["image", "compressed MiB (`docker save`, gzip -6)", "uncompressed MiB", "compressed ÷ base"],
         [
-            [f"`{IMAGE}` (ours)", fmt(sizes["ours_gzip"] / mib, 1), fmt(sizes["ours_raw"] / mib, 1)],
-            [f"`{BASE_IMAGE}` (local base)", fmt(sizes["base_gzip"] / mib, 1), fmt(sizes["base_raw"] / mib, 1)],
             [
-                f"our {sizes['own_layer_count']} layers over the base",
+                f"`{IMAGE}` (ours)",
+                fmt(sizes["ours_gzip"] / mib, 1),
+                fmt(sizes["ours_raw"] / mib, 1),
+                ratio(sizes["ours_gzip"], sizes["base_gzip"]),
+            ],
+            [
+                f"`{BASE_IMAGE}` (local base)",
+                fmt(sizes["base_gzip"] / mib, 1),
+                fmt(sizes["base_raw"] / mib, 1),
+                ratio(sizes["base_gzip"], sizes["base_gzip"]),
+            ],
+            [
+                f"our {layers} layer{'s' if layers != 1 else ''} over the base",
                 fmt(sizes["own_layers_gzip"] / mib, 1),
                 fmt((sizes["ours_raw"] - sizes["base_raw"]) / mib, 1),
+                ratio(sizes["own_layers_gzip"], sizes["base_gzip"]),
             ],
         ],
         caption="Size",
