@@ -150,3 +150,22 @@ def act_action_tag(uses: str) -> str:
 
     name = re.sub(r"[^a-zA-Z0-9]", "-", uses) + "-dockeraction"
     return ("act-" + name.lstrip("-")).lower() + ":latest"
+
+
+# -- the hostile server (tests/hostile.py) ---------------------------------------------------------
+@pytest.fixture
+def hostile() -> Iterator[Any]:
+    from tests.hostile import HostileServer
+
+    with HostileServer() as server:
+        yield server
+
+
+@pytest.fixture
+def hostile_cli(hostile: Any, tmp_path: Path) -> Any:
+    """Run the real CLI against the hostile server, in tmp_path, with `env` added to its environment."""
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:
+        return run_cli(args, env=hostile.env(**(env or {})), cwd=tmp_path, timeout=timeout)
+
+    return run
