@@ -119,6 +119,8 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(f"interrupted by signal {signum}")
         self.signum = signum
+        # "POST /v1/apps/…/builds" when a mutation had been sent and its answer had not come.
+        self.in_flight: str | None = None
 
     @property
     def exit_code(self) -> ExitCode:

@@ -83,20 +83,19 @@ class Silent(Answer):
 
 @dataclass
 class Trickle(Answer):
-    """Headers at once, then the body one byte per `interval` seconds (a promised length it never reaches)."""
+    """Headers at once (Content-Length: the whole body), then the body one byte per `interval` seconds."""
 
     status: int = 200
-    body: bytes = b'{"id": "x"}'
+    body: bytes = b" " * 10_000 + b"{}"
     interval: float = 1.0
-    content_length: int | None = None
 
     def send(self, handler: BaseHTTPRequestHandler, server: HostileServer) -> None:
         handler.send_response(self.status)
         handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(self.content_length or len(self.body) * 1000))
+        handler.send_header("Content-Length", str(len(self.body)))
         handler.end_headers()
         handler.wfile.flush()
-        for byte in self.body * 1000:
+        for byte in self.body:
             if server.stopping.wait(self.interval):
                 return
             handler.wfile.write(bytes([byte]))
@@ -180,7 +179,7 @@ class HostileServer:
         self.route("GET", f"{app}/builds/*/artifacts", lambda: Json([self.artifact]))
         self.route("GET", f"{app}/builds/*/artifacts/*/download", lambda: Raw(200, self.artifact_bytes))
         self.route("GET", "/v1/jobs/*", lambda: Json(self.job))
-        self.route("POST", "/v1/jobs/*/cancel", lambda: Json({**self.job, "status": "canceled"}))
+        self.route("PATCH", "/v1/jobs/*", lambda: Json({**self.job, "status": "canceled"}))
         self.route(
             "GET",
             "/v1/jobs/*/logs",

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 
 import httpx
 
+from capawesome_ci.deadline import DeadlineExceeded, current_deadline
+
 # Statuses whose responses never carry a body, whatever Content-Length says.
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -65,6 +67,9 @@ class BodyReader:
         # Set once the first piece came through httpx: h11's buffer is then empty (it hands over
         # everything it holds, up to Content-Length, as one event) and the socket is ours.
         self._socket: socket.socket | None = None
+        self._read_timeout: float | None = response.request.extensions.get("timeout", {}).get("read")
+        # Reads from the socket bypass the transport, so they honour the step's deadline here.
+        self._deadline = current_deadline()
 
     @property
     def direct(self) -> bool:
@@ -85,8 +90,7 @@ class BodyReader:
         if self._length is not None and self._received < self._length:
             self._socket = _connection_socket(self._response)
             if self._socket is not None:
-                timeout = self._response.request.extensions.get("timeout", {}).get("read")
-                self._socket.settimeout(timeout)
+                self._socket.settimeout(self._read_timeout)
         return self._take_pending(buffer)
 
     def _take_pending(self, buffer: memoryview) -> int:
@@ -100,9 +104,17 @@ class BodyReader:
         remaining = self._length - self._received
         if remaining <= 0 or not len(buffer):
             return 0
+        bounded = self._deadline.at != float("inf")
+        if bounded:
+            self._deadline.check(f"downloading ({self._received} of {self._length} bytes)")
+            self._socket.settimeout(max(0.001, self._deadline.cap(self._read_timeout)))
         try:
             count = self._socket.recv_into(buffer, min(len(buffer), remaining))
         except TimeoutError as error:
+            if bounded and self._deadline.expired:
+                raise DeadlineExceeded(
+                    f"{self._deadline.what} reached while downloading ({self._received} of {self._length} bytes)"
+                ) from None
             raise httpx.ReadTimeout(str(error) or "timed out", request=self._response.request) from error
         except OSError as error:  # reset, broken TLS record (ssl.SSLError is an OSError), …
             raise httpx.ReadError(str(error) or type(error).__name__, request=self._response.request) from error

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import NoReturn
 
 from pydantic import Field, model_validator
 
 from capawesome_ci.ci.reporter import clean_log_text
+from capawesome_ci.deadline import DeadlineExceeded, deadline_scope, timeout_label
 from capawesome_ci.errors import (
     CiError,
     ExitCode,
@@ -29,6 +31,8 @@ MAX_POLL = 10.0
 BACKOFF = 1.5
 # Consecutive failed polls (each already retried by the transport) tolerated before giving up.
 MAX_POLL_FAILURES = 5
+# The cancel request, retries included, ends within this: GitHub sends SIGTERM 7.5 s after its
+# SIGINT and kills 2.5 s later, and the outputs must be written before that.
 CANCEL_GRACE_SECONDS = 5.0
 
 
@@ -82,40 +86,43 @@ def follow_job(ctx: StepContext, job_id: str, title: str, options: WaitOptions) 
     """
     ctx.result.job_id = job_id
     follower = JobFollower(ctx, job_id)
-    deadline = ctx.monotonic() + options.timeout
     interval = FIRST_POLL
     failures = 0
     job: Job | None = None
-    try:
-        with ctx.reporter.log_group(title) as sink:
-            while True:
-                try:
-                    job = ctx.platform.get_job(job_id)
-                    new_lines = follower.poll_logs(sink.line)
-                    failures = 0
-                except TransientError as error:
-                    failures += 1
-                    # Blips are ridden out, but an API that cannot be reached at all on the first poll
-                    # is a wrong URL or an outage: say so now rather than after minutes of retries.
-                    unreachable = job is None and isinstance(error, UnreachableError)
-                    if unreachable or failures >= MAX_POLL_FAILURES:
-                        raise
-                    ctx.reporter.warning(f"polling failed ({error.message}); trying again")
-                    new_lines = 0
-                if job is not None:
-                    ctx.result.job_status = job.status
-                    if job.terminal:
-                        break
-                if ctx.monotonic() >= deadline:
-                    _on_timeout(ctx, job_id, options)
-                interval = FIRST_POLL if new_lines else min(MAX_POLL, interval * BACKOFF)
-                ctx.sleep(max(0.0, min(interval, deadline - ctx.monotonic())))
-    except Interrupted:
-        ctx.result.log_tail = list(follower.tail)
-        _cancel(ctx, job_id, "interrupted")
-        raise
-    finally:
-        ctx.result.log_tail = list(follower.tail)
+    # The step's deadline when it has one (runner.py), else --timeout from now: nested scopes only shorten.
+    with deadline_scope(options.timeout, timeout_label(options.timeout)) as deadline:
+        try:
+            with ctx.reporter.log_group(title) as sink:
+                while True:
+                    try:
+                        job = ctx.platform.get_job(job_id)
+                        new_lines = follower.poll_logs(sink.line)
+                        failures = 0
+                    except DeadlineExceeded:
+                        _on_timeout(ctx, job_id, options)
+                    except TransientError as error:
+                        failures += 1
+                        # Blips are ridden out, but an API that cannot be reached at all on the first poll
+                        # is a wrong URL or an outage: say so now rather than after minutes of retries.
+                        unreachable = job is None and isinstance(error, UnreachableError)
+                        if unreachable or failures >= MAX_POLL_FAILURES:
+                            raise
+                        ctx.reporter.warning(f"polling failed ({error.message}); trying again")
+                        new_lines = 0
+                    if job is not None:
+                        ctx.result.job_status = job.status
+                        if job.terminal:
+                            break
+                    if deadline.expired:
+                        _on_timeout(ctx, job_id, options)
+                    interval = FIRST_POLL if new_lines else min(MAX_POLL, interval * BACKOFF)
+                    ctx.sleep(deadline.cap(interval))
+        except Interrupted:
+            ctx.result.log_tail = list(follower.tail)
+            _cancel(ctx, job_id, "interrupted")
+            raise
+        finally:
+            ctx.result.log_tail = list(follower.tail)
     ctx.result.job_status = job.status
     ctx.result.job_status_message = job.status_message
     if job.duration_seconds is not None:
@@ -136,26 +143,30 @@ def _fetch_failure_summary(ctx: StepContext, job_id: str) -> None:
         ctx.reporter.warning(f"no failure summary: {error.message}")
 
 
-def _on_timeout(ctx: StepContext, job_id: str, options: WaitOptions) -> None:
+def _on_timeout(ctx: StepContext, job_id: str, options: WaitOptions) -> NoReturn:
     ctx.result.status = "timed_out"
+    reached = f"{timeout_label(options.timeout)} reached"
     if options.cancel_on_timeout:
-        _cancel(ctx, job_id, f"--timeout of {options.timeout:g} s reached")
-        raise LocalTimeoutError(f"--timeout of {options.timeout:g} s reached; job {job_id} was canceled")
-    raise LocalTimeoutError(
-        f"--timeout of {options.timeout:g} s reached; job {job_id} is still running (--no-cancel-on-timeout)"
-    )
+        canceled = _cancel(ctx, job_id, reached)
+        outcome = "was canceled" if canceled else "may still be running"
+        raise LocalTimeoutError(f"{reached}; job {job_id} {outcome}")
+    raise LocalTimeoutError(f"{reached}; job {job_id} is still running (--no-cancel-on-timeout)")
 
 
-def _cancel(ctx: StepContext, job_id: str, why: str) -> None:
-    """Best effort: a cancel that fails must not hide why we stopped."""
+def _cancel(ctx: StepContext, job_id: str, why: str) -> bool:
+    """Best effort, within CANCEL_GRACE_SECONDS whatever deadline has passed: a cancel that fails
+    must not hide why we stopped. Whether the cloud job was canceled."""
     if ctx.dry_run:
-        return
+        return False
     ctx.reporter.warning(f"{why}: canceling cloud job {job_id}")
     try:
-        job = ctx.platform.cancel_job(job_id)
+        with deadline_scope(CANCEL_GRACE_SECONDS, f"the cancel grace of {CANCEL_GRACE_SECONDS:g} s", replace=True):
+            job = ctx.platform.cancel_job(job_id)
         ctx.result.job_status = job.status
+        return True
     except CiError as error:
         ctx.reporter.warning(f"could not cancel job {job_id}: {error.message}")
+        return False
 
 
 def run(inputs: WaitInputs, ctx: StepContext) -> None:
