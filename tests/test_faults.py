@@ -148,6 +148,7 @@ def test_a_download_that_keeps_breaking_leaves_nothing_behind(cli: Any, sandbox:
     sandbox.faults.add(parse_fault("GET */download reset-mid-body=0 times=0"))
     result = cli("download", "--build-id", built["buildId"], "--output-dir", "out", "--json")
     reliability.count("fault scenarios run")
-    assert result.code == 8, result.stderr
+    assert result.code == 75, result.stderr  # transient: running again may well work
+    assert "without progress" in result.json["error"]
     assert list((tmp_path / "out").iterdir()) == []  # no partial file, no temporary file
     reliability.count("fault scenarios survived")
