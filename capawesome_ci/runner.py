@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from capawesome_ci.ci.detect import make_reporter
 from capawesome_ci.ci.local import LocalReporter
-from capawesome_ci.errors import CiError, ExitCode, InputError, Interrupted, JobEndedError, LocalIOError, one_line
+from capawesome_ci.errors import CiError, ExitCode, InputError, Interrupted, JobEndedError, one_line
 from capawesome_ci.steps.result import PlannedRequest, StepResult
 
 TOKEN_ENV_VARS = ("CAPAWESOME_CLOUD_TOKEN", "CAPAWESOME_TOKEN")
@@ -263,18 +263,17 @@ def run_step(
 
 
 def _publish(reporter: LocalReporter, result: StepResult, args: argparse.Namespace, exit_code: int) -> int:
-    reporter.publish(result)
+    """Every report is attempted even when one cannot be written (that one is an error line naming it,
+    and exit code 8 unless the step failed already); the result on stdout comes last, so that --json
+    carries the final exit code."""
+    reporter.write_report_files(result)
+    if args.output_file:
+        text = reporter.redact(json.dumps(result.to_json_dict(), indent=2)) + "\n"
+        reporter.write_report(result, "--output-file", args.output_file, text)
     if getattr(args, "comment", False):
         _comment(reporter, result, args)
-    if args.output_file:
-        try:
-            Path(args.output_file).write_text(
-                reporter.redact(json.dumps(result.to_json_dict(), indent=2)) + "\n", encoding="utf-8"
-            )
-        except OSError as error:
-            reporter.error(f"invalid --output-file: cannot write {args.output_file}: {error.strerror}")
-            return exit_code or LocalIOError.exit_code
-    return exit_code
+    reporter.print_result(result)
+    return result.exit_code or exit_code
 
 
 def _comment(reporter: LocalReporter, result: StepResult, args: argparse.Namespace) -> None:

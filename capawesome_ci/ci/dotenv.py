@@ -1,20 +1,37 @@
-"""Step outputs as a dotenv report (GitLab `artifacts: reports: dotenv`, Bitbucket artifacts).
+"""Step outputs as a dotenv file, in one of two dialects that cannot be one file.
 
-GitLab's rules: keys of ASCII letters, digits and `_`; one line per value, no quoting or escaping;
-at most 5 120 bytes and, on older self-managed instances, 20 variables. We stay within all of
-them: at most 16 keys, most important first, single-line values, the size checked as we go.
-Never secrets or signed URLs: these become visible variables of later jobs.
+- `shell` (Bitbucket's `capawesome.env`, `--dotenv` outside GitLab): later steps `source` it, so every
+  value is POSIX-shell-quoted where needed (`KEY='it'"'"'s $(x)'`): bash and dash read back exactly
+  the value, and nothing in it runs.
+- `gitlab` (`artifacts: reports: dotenv`): GitLab reads the file itself (`Ci::ParseDotenvArtifactService`:
+  each line split at its first `=`, key and value stripped, quotes kept, no escapes) and stores the
+  variables as expandable (`raw: false`). Rails then expands `$NAME`, `${NAME}` and `%NAME%` of defined
+  variables but keeps `$$`, `%%` and `${}` as they are (`Collection::Item::VARIABLES_REGEXP`); the
+  runner expands `$NAME` and turns `$$` into `$` and drops `${}` (Go `os.Expand`). So `$` is written
+  `$$`, and `${}` is put after a `%` that starts a name, which leaves no `%NAME%` for Rails to expand:
+  the next job receives exactly the value. Such a file is not for `source`.
+
+Both share the rules GitLab imposes (keys of ASCII letters, digits and `_`; at most 5 120 bytes and,
+on older self-managed instances, 20 variables: at most 16 keys, most important first) and one
+normalisation of each value, `single_line`. Never secrets or signed URLs: these become visible
+variables of later jobs.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
+from typing import Literal
 
+from capawesome_ci.ci.reporter import one_log_line
 from capawesome_ci.steps.result import StepResult
+
+DotenvStyle = Literal["shell", "gitlab"]
 
 MAX_BYTES = 5120
 MAX_VALUE_CHARS = 500
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PERCENT_BEFORE_NAME = re.compile(r"%(?=[A-Za-z_])")
 
 
 def dotenv_values(result: StepResult) -> dict[str, str]:
@@ -43,17 +60,28 @@ def dotenv_values(result: StepResult) -> dict[str, str]:
     return {key: value for key, value in values.items() if value}
 
 
-def format_dotenv(values: dict[str, str], max_bytes: int = MAX_BYTES) -> str:
+def single_line(raw: str) -> str:
+    """The one normalisation a value undergoes, in both dialects: runs of white space (line breaks,
+    tabs) become one space, leading and trailing ones go; other control characters are shown escaped
+    (`\\x1b`); at most 500 characters (the last one then `…`)."""
+    value = one_log_line(" ".join(raw.split()))
+    return value if len(value) <= MAX_VALUE_CHARS else value[: MAX_VALUE_CHARS - 1] + "…"
+
+
+def gitlab_value(value: str) -> str:
+    """`value` as GitLab must read it to hand `value` to the next job (see the module docstring)."""
+    return _PERCENT_BEFORE_NAME.sub("%${}", value.replace("$", "$$"))
+
+
+def format_dotenv(values: dict[str, str], style: DotenvStyle, max_bytes: int = MAX_BYTES) -> str:
+    quote = gitlab_value if style == "gitlab" else shlex.quote
     lines: list[str] = []
     size = 0
     for key, raw in values.items():
         if not _KEY.match(key):
             raise ValueError(f"invalid dotenv key {key!r}")
-        value = " ".join(raw.split())  # no newlines, no tabs, no leading/trailing blanks
-        if len(value) > MAX_VALUE_CHARS:
-            value = value[: MAX_VALUE_CHARS - 1] + "…"
-        line = f"{key}={value}\n"
-        if size + len(line.encode()) > max_bytes:
+        line = f"{key}={quote(single_line(raw))}\n"
+        if size + len(line.encode()) >= max_bytes:  # GitLab wants the file *smaller* than its limit
             continue
         lines.append(line)
         size += len(line.encode())

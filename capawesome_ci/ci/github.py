@@ -3,6 +3,8 @@
 Implements the documented protocol (docs.github.com "Workflow commands"; actions/toolkit
 `command.ts`, `file-command.ts`) directly: masks before anything else is printed, remote logs
 inside ::stop-commands:: so a log line can never run a command, a fresh delimiter per output value.
+Outside that block every line we print is defused: the runner (actions/runner `ActionCommand`) acts on
+a line starting with `::` once leading blanks are trimmed, and on the legacy `##[name]` form anywhere.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from capawesome_ci.ci.local import LocalReporter, RemoteLogSink
 from capawesome_ci.ci.markdown import render_summary
-from capawesome_ci.ci.reporter import LogSink
+from capawesome_ci.ci.reporter import LogSink, one_log_line
 from capawesome_ci.ci.summary import summary_sections
 from capawesome_ci.steps.result import StepResult
 
@@ -37,6 +39,12 @@ def command(name: str, message: str = "", **properties: str | None) -> str:
     return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
 
 
+def defuse_commands(line: str) -> str:
+    """A line the runner will not read as a workflow command (one line already: see one_log_line)."""
+    line = line.replace("##[", "## [")
+    return ": :" + line.lstrip()[2:] if line.lstrip().startswith("::") else line
+
+
 def format_output(name: str, value: str) -> str:
     """One `name<<DELIMITER` block; the delimiter is random so a value cannot end it early."""
     delimiter = f"ghadelimiter_{uuid.uuid4()}"
@@ -50,24 +58,29 @@ def result_outputs(result: StepResult) -> dict[str, str]:
     import json
 
     first = result.deployments[0] if result.deployments else None
+
+    def lines(values: list[str]) -> str:
+        # A later step may echo an output: each value is one harmless line (lists: one per line).
+        return "\n".join(one_log_line(value) for value in values)
+
     outputs = {
         "status": result.status,
         "exit-code": str(result.exit_code),
-        "error": result.error or "",
-        "build-id": result.build_id or "",
-        "build-number": result.build_number or "",
-        "build-url": result.build_url or "",
-        "job-id": result.job_id or "",
-        "job-status": result.job_status or "",
-        "artifact-paths": "\n".join(a.path or "" for a in result.artifacts),
-        "artifact-sha256": "\n".join(a.sha256 or "" for a in result.artifacts),
-        "share-url": result.share.url if result.share else "",
-        "share-qr-code-url": result.share.qr_code_url if result.share else "",
-        "share-expires-at": (result.share.expires_at or "") if result.share else "",
-        "deployment-ids": "\n".join(d.id for d in result.deployments),
-        "channel": "\n".join(d.channel for d in result.deployments if d.channel),
+        "error": lines([result.error or ""]),
+        "build-id": lines([result.build_id or ""]),
+        "build-number": lines([result.build_number or ""]),
+        "build-url": lines([result.build_url or ""]),
+        "job-id": lines([result.job_id or ""]),
+        "job-status": lines([result.job_status or ""]),
+        "artifact-paths": lines([a.path or "" for a in result.artifacts]),
+        "artifact-sha256": lines([a.sha256 or "" for a in result.artifacts]),
+        "share-url": lines([result.share.url if result.share else ""]),
+        "share-qr-code-url": lines([result.share.qr_code_url if result.share else ""]),
+        "share-expires-at": lines([(result.share.expires_at or "") if result.share else ""]),
+        "deployment-ids": lines([d.id for d in result.deployments]),
+        "channel": lines([d.channel for d in result.deployments if d.channel]),
         "rollout-percentage": f"{first.rollout_percentage:g}" if first and first.rollout_percentage is not None else "",
-        "failure-summary": result.failure_summary or "",
+        "failure-summary": lines((result.failure_summary or "").splitlines()),
         "result": json.dumps(result.to_json_dict(), separators=(",", ":")),
     }
     return outputs
@@ -90,15 +103,23 @@ class GitHubReporter(LocalReporter):
             self.stderr.write(command("add-mask", piece) + "\n")
         self.stderr.flush()
 
+    def defuse(self, line: str) -> str:
+        return defuse_commands(line)
+
+    def json_text(self, text: str) -> str:
+        # `\u005b` is `[` to any JSON reader, but "##[" on stdout would be a legacy command.
+        return text.replace("##[", "##\\u005b")
+
     def debug(self, message: str) -> None:
-        self._command(command("debug", message))
+        # One command; its data may span lines (%0A), each of them neutral.
+        self._command(command("debug", "\n".join(self.neutral(line) for line in message.splitlines())))
 
     def _annotate(self, kind: str, message: str, title: str | None) -> None:
         self._annotations[kind] += 1
         if self._annotations[kind] <= MAX_ANNOTATIONS:
-            self._command(command(kind, message, title=title))
+            self._command(command(kind, self.neutral(message), title=self.neutral(title) if title else None))
         else:
-            self._write_err(f"{kind}: {message}")
+            self._say(f"{kind}: {message}")
 
     def warning(self, message: str, title: str | None = None) -> None:
         self._annotate("warning", message, title)
@@ -109,7 +130,7 @@ class GitHubReporter(LocalReporter):
     @contextmanager
     def log_group(self, title: str) -> Iterator[LogSink]:
         token = uuid.uuid4().hex
-        self._command(command("group", title))
+        self._command(command("group", self.neutral(title)))
         self._command(f"::stop-commands::{token}")
         try:
             yield RemoteLogSink(self)
@@ -117,20 +138,15 @@ class GitHubReporter(LocalReporter):
             self._command(f"::{token}::")
             self._command("::endgroup::")
 
-    def publish(self, result: StepResult) -> None:
-        super().publish(result)
-        self._give_files_to_workspace_owner(result)
-
     def write_report_files(self, result: StepResult) -> None:
+        if self.environ.get("GITHUB_STEP_SUMMARY"):
+            summary = self.redact(render_summary(result, summary_sections(result)))
+            self.write_report(result, "$GITHUB_STEP_SUMMARY", self.environ["GITHUB_STEP_SUMMARY"], summary + "\n", True)
         super().write_report_files(result)
         if self.environ.get("GITHUB_OUTPUT"):
             blocks = "".join(format_output(name, self.redact(value)) for name, value in result_outputs(result).items())
-            with open(self.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as handle:
-                handle.write(blocks)
-        if self.environ.get("GITHUB_STEP_SUMMARY"):
-            summary = self.redact(render_summary(result, summary_sections(result)))
-            with open(self.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
-                handle.write(summary + "\n")
+            self.write_report(result, "$GITHUB_OUTPUT", self.environ["GITHUB_OUTPUT"], blocks, append=True)
+        self._give_files_to_workspace_owner(result)
 
     def _give_files_to_workspace_owner(self, result: StepResult) -> None:
         """A container action runs as root; later steps run as the runner user and must be able

@@ -1,56 +1,88 @@
-"""The job summary as GitHub-flavoured Markdown (GitHub step summary, GitLab summary file),
-bounded in size: untrusted text is HTML-escaped and long logs are trimmed from the top."""
+"""The job summary as GitHub-flavoured Markdown (GitHub step summary, GitLab summary file, pull/merge
+request comment), bounded in size.
+
+Untrusted text (ids, build numbers, channel names, error and log text from the server) renders as
+exactly that text and nothing else: every ASCII punctuation character is backslash-escaped in Markdown
+(CommonMark allows it for each), so no link, image, emphasis, table cell break, raw HTML or autolink
+can form; in HTML blocks it is HTML-escaped. Only URLs we built ourselves (`Url`) become links, labelled
+with the URL itself.
+"""
 
 from __future__ import annotations
 
 import html
+import re
+from urllib.parse import quote, urlsplit
 
-from capawesome_ci.ci.reporter import clean_log_text
-from capawesome_ci.ci.summary import SummarySection
+from capawesome_ci.ci.reporter import clean_log_text, one_log_line
+from capawesome_ci.ci.summary import SummarySection, Url
 from capawesome_ci.steps.result import StepResult
 
 # GitHub drops a step summary above 1024 KiB; stay well below it.
 SUMMARY_BUDGET_BYTES = 900 * 1024
+_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+# "@name" notifies people in a pull request comment; a zero-width space after "@" keeps it text.
+_MENTION = re.compile(r"@(?=\w)")
+# Characters a link destination keeps as they are; everything else is percent-encoded, so that
+# neither `)`, `|`, `<`, quotes nor blanks can end the link, the table cell or the HTML attribute.
+_URL_SAFE = "/:?#&=%~.-_!*,;@+$"
 
 
-def _cell(text: str) -> str:
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+def _inline(text: str) -> str:
+    """Untrusted text as inline Markdown that shows exactly it, on one line."""
+    return _MENTION.sub("@\u200b", _PUNCTUATION.sub(lambda m: "\\" + m.group(), one_log_line(text)))
 
 
-def _is_url(text: str) -> bool:
-    return text.startswith(("https://", "http://")) and not any(c in text for c in " <>\"'")
+def _href(url: str) -> str | None:
+    """`url` as a link destination, or None when it is not an http(s) URL with a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return quote(url, safe=_URL_SAFE)
 
 
 def _value(text: str) -> str:
-    return f"[{_cell(text)}]({text})" if _is_url(text) else _cell(text)
+    href = _href(text) if isinstance(text, Url) else None
+    return f"[{_inline(text)}]({href})" if href else _inline(text)
+
+
+def _html(text: str) -> str:
+    """Untrusted text inside an HTML block (no Markdown there): escaped; a leading `/` as an entity
+    so that no line of a merge request note reads as a GitLab quick action (`/merge`)."""
+    escaped = html.escape(text, quote=False)
+    return "&#47;" + escaped[1:] if escaped.startswith("/") else escaped
 
 
 def render_section(section: SummarySection, log_lines: list[str] | None = None) -> str:
-    parts = [f"### {_cell(section.title)}", ""]
+    parts = [f"### {_inline(section.title)}", ""]
     if section.fields:
         parts += ["| | |", "|---|---|"]
-        parts += [f"| **{_cell(label)}** | {_value(value)} |" for label, value in section.fields]
+        parts += [f"| **{_inline(label)}** | {_value(value)} |" for label, value in section.fields]
         parts.append("")
     if section.table_rows:
-        parts.append("| " + " | ".join(_cell(h) for h in section.table_header) + " |")
+        parts.append("| " + " | ".join(_inline(h) for h in section.table_header) + " |")
         parts.append("|" + "---|" * len(section.table_header))
         parts += ["| " + " | ".join(_value(str(c)) for c in row) + " |" for row in section.table_rows]
         parts.append("")
     if section.text:
-        parts += [html.escape(section.text, quote=False), ""]
+        # Leading blanks would make an indented code block, where escapes show.
+        parts += ["\n".join(_inline(line.strip()) for line in section.text.splitlines()), ""]
     lines = section.preformatted if log_lines is None else log_lines
     if lines:
-        body = "\n".join(html.escape(clean_log_text(line, keep_colors=False), quote=False) for line in lines)
-        parts += [f"<details><summary>{_cell(section.title)}</summary>", "", f"<pre>{body}</pre>", "", "</details>", ""]
+        body = "\n".join(_html(clean_log_text(line, keep_colors=False)) for line in lines)
+        title = html.escape(one_log_line(section.title), quote=False)
+        parts += [f"<details><summary>{title}</summary>", "", f"<pre>{body}</pre>", "", "</details>", ""]
     return "\n".join(parts)
 
 
 def render_summary(result: StepResult, sections: list[SummarySection], budget: int = SUMMARY_BUDGET_BYTES) -> str:
     rendered = [render_section(section) for section in sections]
-    if result.share:
+    share = result.share
+    link, image = (_href(share.url), _href(share.qr_code_url)) if share else (None, None)
+    if link and image:
         rendered.append(
-            f'<a href="{html.escape(result.share.url)}"><img src="{html.escape(result.share.qr_code_url)}" '
-            f'width="200" alt="QR code of the share link"></a>\n'
+            f'<a href="{html.escape(link)}"><img src="{html.escape(image)}" width="200" '
+            'alt="QR code of the share link"></a>\n'
         )
     text = "\n".join(rendered)
     if len(text.encode()) <= budget:

@@ -5,6 +5,7 @@ permission (fork PRs get a read-only token) it says so and moves on."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import httpx
 
 from capawesome_ci import __version__
 from capawesome_ci.ci.markdown import render_summary
+from capawesome_ci.ci.reporter import one_log_line
 from capawesome_ci.ci.summary import summary_sections
 from capawesome_ci.steps.result import StepResult
 
@@ -29,8 +31,11 @@ def marker(template: str | None, environ: dict[str, str], result: StepResult) ->
         "platform": result.platform or "",
         "channel": ",".join(d.channel for d in result.deployments if d.channel),
     }
-    text = (template or "{workflow}/{job}/{command}").format_map(values)
-    return f"<!-- capawesome-ci:{text.replace('--', '-')} -->"
+    # Only these names are replaced: str.format would also read attributes ({app_id.__class__}) and
+    # fail on any other brace.
+    text = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group()), template or "{workflow}/{job}/{command}")
+    # A channel name is the server's: no "--" may remain, or "--->" would end the HTML comment early.
+    return f"<!-- capawesome-ci:{re.sub('-{2,}', '-', one_log_line(text))} -->"
 
 
 def comment_body(tag: str, result: StepResult) -> str:

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from capawesome_ci.steps.result import StepResult
 
 
+class Url(str):
+    """A URL we built ourselves (configured base URL + ids): the only values a Markdown summary links;
+    any other text, a server's included, stays text."""
+
+
 @dataclass
 class SummarySection:
     title: str
@@ -39,7 +44,7 @@ def summary_sections(result: StepResult) -> list[SummarySection]:
         ("Git ref", result.git_ref),
         ("Job status", result.job_status),
         ("Duration", f"{result.duration_seconds:.0f} s" if result.duration_seconds is not None else None),
-        ("Console", result.build_url),
+        ("Console", Url(result.build_url) if result.build_url else None),
         ("Dry run", "yes, nothing was changed" if result.dry_run else None),
         ("Error", result.error),
     ):
@@ -74,7 +79,7 @@ def summary_sections(result: StepResult) -> list[SummarySection]:
         sections.append(
             SummarySection(
                 title="Share link",
-                fields=[("Link", result.share.url), ("QR code", result.share.qr_code_url)]
+                fields=[("Link", Url(result.share.url)), ("QR code", Url(result.share.qr_code_url))]
                 + ([("Expires", result.share.expires_at)] if result.share.expires_at else []),
             )
         )
