@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 from capawesome_cloud.exceptions import APIConnectionError, CapawesomeCloudError, exception_from_response
 
+from capawesome_ci.cloud.paths import wire_path
+from capawesome_ci.cloud.redirects import FOLLOWED_METHODS, redirect_target, same_origin
 from capawesome_ci.cloud.retry import NOT_SENT_ERRORS
 from capawesome_ci.errors import (
     AmbiguousMutationError,
@@ -28,7 +30,7 @@ def _one_line(text: str) -> str:
 def _where(request: httpx.Request | None) -> tuple[str, str]:
     if request is None:
         return "", ""
-    return request.method, request.url.path
+    return request.method, wire_path(request.url)
 
 
 def map_sdk_error(error: CapawesomeCloudError) -> CiError:
@@ -45,8 +47,32 @@ def map_sdk_error(error: CapawesomeCloudError) -> CiError:
             )
         return UnreachableError(f"{method} {path}: could not reach the API after retries ({detail})")
     response = error.response
+    if response is not None and 300 <= response.status_code < 400:
+        return map_redirect(response)
     method, path = _where(response.request if response is not None else None)
     return map_status(error.status or 0, method, path, error.message)
+
+
+def map_redirect(response: httpx.Response) -> CiError:
+    """A 3xx that cloud/redirects.py did not follow: say why, with the code that fits."""
+    method, path = _where(response.request)
+    where, status = f"{method} {path}", response.status_code
+    target = redirect_target(response)
+    if method in MUTATING_METHODS:
+        return AmbiguousMutationError(
+            f"{where}: the API answered with a redirect (HTTP {status}), which is never followed for a change; "
+            "the server may have acted on it: check the Capawesome Cloud console before running again"
+        )
+    if target is not None and not same_origin(target, response.request.url):
+        origin = f"{target.scheme}://{target.netloc.decode('ascii', 'replace')}"
+        return ApiError(
+            f"{where}: the API redirected to another origin ({origin}), which is not followed so that the "
+            "token stays with the API: check --base-url (CAPAWESOME_CLOUD_BASE_URL)"
+        )
+    if method not in FOLLOWED_METHODS:
+        return TransientError(f"{where}: the API answered with a redirect (HTTP {status}), not followed for a {method}")
+    reason = "too many redirects" if target is not None else "a redirect without a usable Location"
+    return TransientError(f"{where}: the API answered with {reason} (HTTP {status})")
 
 
 def map_status(status: int, method: str, path: str, message: str) -> CiError:
@@ -77,8 +103,12 @@ def raise_for_response(response: httpx.Response) -> None:
     """For our own calls: raise the mapped error of a non-2xx response (body read if streamed)."""
     if response.is_success:
         return
-    response.read()
-    raise map_sdk_error(exception_from_response(response))
+    try:
+        response.read()
+        error = exception_from_response(response)
+    except (httpx.RequestError, RecursionError):  # an error body cut short, undecodable or absurdly nested
+        error = CapawesomeCloudError(f"HTTP {response.status_code}", status=response.status_code, response=response)
+    raise map_sdk_error(error)
 
 
 def map_transport_error(error: httpx.TransportError, request: httpx.Request) -> CiError:

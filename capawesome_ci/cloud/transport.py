@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 
 from capawesome_ci import __version__
+from capawesome_ci.cloud.paths import wire_path
+from capawesome_ci.cloud.redirects import SameOriginRedirects
 from capawesome_ci.cloud.retry import RetryingTransport, RetryPolicy
 from capawesome_ci.steps.platform import PLANNED_ID
 
@@ -52,7 +54,8 @@ class DryRunTransport(httpx.BaseTransport):
                 body = json.loads(content)
             except ValueError:
                 body = f"<{len(content)} bytes>"
-        self._record(request.method, request.url.path, redact_body(body))
+        # The path as it would go over the wire: an id with `/` shows as `%2F`, not as more segments.
+        self._record(request.method, wire_path(request.url), redact_body(body))
         # Enough for any caller to go on: an id, a job, an upload id and an etag.
         placeholder = {
             "id": PLANNED_ID,
@@ -101,7 +104,8 @@ def make_http_client(
 
     return httpx.Client(
         base_url=base_url.rstrip("/"),
-        transport=RetryingTransport(inner, policy, on_retry=on_retry),
+        # Same-origin redirects of reads only (cloud/redirects.py); the client itself follows none.
+        transport=SameOriginRedirects(RetryingTransport(inner, policy, on_retry=on_retry)),
         timeout=DEFAULT_TIMEOUT,
         headers={"User-Agent": USER_AGENT, "Authorization": f"Bearer {token}", "Accept": "application/json"},
         event_hooks=hooks,
