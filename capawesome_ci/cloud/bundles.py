@@ -9,8 +9,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
+from capawesome_ci.cloud.paths import segment
 from capawesome_ci.steps.platform import BundleRequest, BundleUpload
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class FilePart:
 def upload_file(
     platform: CapawesomePlatform, bundle_id: str, upload: BundleUpload, progress: Callable[[int], None] | None
 ) -> str:
-    files_path = f"{platform._app_path}/bundles/{quote(bundle_id, safe='')}/files"
+    files_path = f"{platform._app_path}/bundles/{segment(bundle_id)}/files"
     inline = upload.size < MULTIPART_THRESHOLD
     # Multipart form fields in the official CLI's order; the bytes only for small files.
     parts: list[tuple[str, tuple[str | None, Any, str | None]]] = [("checksum", (None, upload.checksum, None))]
@@ -90,21 +90,19 @@ def upload_file(
     if upload.signature:
         parts.append(("signature", (None, upload.signature, None)))
     parts.append(("sizeInBytes", (None, str(upload.size), None)))
-    created = platform._request("POST", files_path, files=parts)
-    file_id = str(created["id"]) if isinstance(created, dict) else ""
+    file_id = platform._object("POST", files_path, files=parts).id("id")
     if inline:
         if progress:
             progress(upload.size)
         return file_id
-    _multipart(platform, f"{files_path}/{quote(file_id, safe='')}/upload", upload, progress)
+    _multipart(platform, f"{files_path}/{segment(file_id)}/upload", upload, progress)
     return file_id
 
 
 def _multipart(
     platform: CapawesomePlatform, upload_path: str, upload: BundleUpload, progress: Callable[[int], None] | None
 ) -> None:
-    started = platform._request("POST", upload_path, params={"action": "mpu-create"}, json={})
-    upload_id = str(started["uploadId"]) if isinstance(started, dict) else ""
+    upload_id = platform._object("POST", upload_path, params={"action": "mpu-create"}, json={}).token("uploadId")
     count = max(1, -(-upload.size // PART_SIZE))
     done = 0
     lock = threading.Lock()
@@ -113,7 +111,7 @@ def _multipart(
     def send(number: int) -> dict[str, Any]:
         nonlocal done
         part = FilePart(descriptor, (number - 1) * PART_SIZE, PART_SIZE, upload.size)
-        answer = platform._request(
+        answer = platform._object(
             "PUT",  # idempotent: the transport may retry a failed part (httpx rewinds the part)
             upload_path,
             params={"action": "mpu-uploadpart", "uploadId": upload_id},
@@ -123,7 +121,8 @@ def _multipart(
             done += part.length
             if progress:
                 progress(done)
-        return {"etag": answer["etag"], "partNumber": int(answer.get("partNumber", number))}
+        # Our own part number: it is what this etag was returned for, whatever the answer echoes.
+        return {"etag": answer.token("etag"), "partNumber": number}
 
     try:
         with ThreadPoolExecutor(max_workers=PART_CONCURRENCY, thread_name_prefix="upload-part") as pool:
@@ -131,6 +130,7 @@ def _multipart(
     finally:
         os.close(descriptor)
     parts.sort(key=lambda part: part["partNumber"])
+    # The answer is undocumented (api reference §8): its status is all we use.
     platform._request(
         "POST", upload_path, params={"action": "mpu-complete", "uploadId": upload_id}, json={"parts": parts}
     )

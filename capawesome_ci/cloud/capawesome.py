@@ -1,8 +1,11 @@
 """Capawesome Cloud behind the platform-neutral interface of `steps/platform.py`.
 
-The official SDK serves every endpoint it covers; our own calls (same httpx client, same retry
-policy) cover what it lacks: log lines from an offset, streamed downloads, build shares, channel
-relations and the build-number lookup. The API's 0..1 rollout fraction is converted here and
+Every request is built here (ids through `paths.segment`, the one encoding rule) and sent through
+the shared httpx client and its retry policy; every answer is read through `answers.py`, the one
+place that decides what the server sent is usable. The official SDK's request helpers are not used:
+they put ids into paths unencoded and read answers with models that coerce some wrong types, fail on
+fields we never use and turn an object where a list belongs into an empty list. Its error-body
+parsing is still used (cloud/errors.py). The API's 0..1 rollout fraction is converted here and
 nowhere else.
 """
 
@@ -12,19 +15,16 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-import pydantic
-from capawesome_cloud import CapawesomeCloud
-from capawesome_cloud.exceptions import CapawesomeCloudError
-from capawesome_cloud.models import AppBuild, AppDeployment
-from capawesome_cloud.models import Job as SdkJob
 
+from capawesome_ci.cloud.answers import Record, list_answer, object_answer, unusable
 from capawesome_ci.cloud.body_reader import BodyReader
 from capawesome_ci.cloud.bundles import bundle_body, upload_file
-from capawesome_ci.cloud.errors import map_sdk_error, map_transport_error, raise_for_response
+from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
+from capawesome_ci.cloud.paths import segment, wire_path
 from capawesome_ci.errors import NotFoundError, TransientError
 from capawesome_ci.steps.platform import (
     PLANNED_ID,
@@ -46,7 +46,9 @@ from capawesome_ci.steps.platform import (
 DEFAULT_BASE_URL = "https://api.cloud.capawesome.io"
 DEFAULT_CONSOLE_URL = "https://console.cloud.capawesome.io"
 LOG_PAGE_SIZE = 1000
-T = TypeVar("T")
+MAX_LOG_PAGES = 20
+PAGE_SIZE = 100  # what the official SDK asked for
+MAX_PAGES = 100
 
 # Job log payloads carry escape sequences as literal text (`\x1b[32m`); the API doc says clients
 # turn them into real characters. Sanitising for the terminal/CI happens later, in the reporter.
@@ -65,11 +67,6 @@ def to_api_fraction(percentage: float | None) -> float | None:
 
 def from_api_fraction(fraction: float | None) -> float | None:
     return None if fraction is None else round(fraction * 100, 4)
-
-
-def _extra(model: pydantic.BaseModel, key: str) -> Any:
-    """A response field the SDK's models do not declare: kept under the API's camelCase name."""
-    return (model.model_extra or {}).get(key)
 
 
 def console_url_for(base_url: str) -> str:
@@ -107,156 +104,168 @@ class CapawesomePlatform:
         self.app_id = app_id
         self.base_url = str(http.base_url).rstrip("/")
         self.console_url = console_url_for(self.base_url)
-        # max_retries=0: retries belong to our transport, in one place, for SDK and own calls alike.
-        # The SDK (re)sets Authorization on the client it is given: hand it the same token.
-        token = http.headers.get("Authorization", "").removeprefix("Bearer ")
-        self.sdk = CapawesomeCloud(token=token or "-", http_client=http, max_retries=0)
-        self._app_path = f"/v1/apps/{quote(app_id, safe='')}"
+        self._app_path = f"/v1/apps/{segment(app_id)}"
 
     # -- plumbing ------------------------------------------------------------------------------
-    @staticmethod
-    def _call(fn: Callable[[], T]) -> T:
-        try:
-            return fn()
-        except CapawesomeCloudError as error:
-            raise map_sdk_error(error) from None
-        except (ValueError, pydantic.ValidationError) as error:  # a 2xx whose body is not what the API sends
-            raise TransientError(
-                f"the API answered with an unreadable body ({type(error).__name__}); "
-                "if this was a change, it may have taken effect: check before running again"
-            ) from None
-        except httpx.TransportError as error:  # a body cut short while the SDK read it
-            raise TransientError(f"the connection broke while reading an answer ({type(error).__name__})") from None
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; a 2xx answer (body read) or the mapped error."""
         try:
             response = self.http.request(method, path, **kwargs)
+        except httpx.DecodingError:  # a Content-Encoding the body does not match: the answer, not the link
+            where = wire_path(self.http.build_request(method, path).url)
+            raise unusable(method, where, "a body that does not match its Content-Encoding") from None
         except httpx.TransportError as error:
             raise map_transport_error(error, self.http.build_request(method, path)) from None
         raise_for_response(response)
-        try:
-            return response.json() if response.content else None
-        except ValueError:
-            maybe = "; it may have taken effect: check before running again" if method in ("POST", "PATCH") else ""
-            raise TransientError(f"{method} {path}: the API answered with a body that is not JSON{maybe}") from None
+        return response
+
+    def _object(self, method: str, path: str, *, empty: bool = False, **kwargs: Any) -> Record:
+        return object_answer(self._request(method, path, **kwargs), empty=empty)
+
+    def _first(self, path: str, key: str, value: str, **params: Any) -> Record | None:
+        """The item whose `key` is exactly `value` from a filtered list (limit 1), or None.
+        Another item means the server ignored the filter: acting on it could hit the wrong object."""
+        items = list_answer(self._request("GET", path, params={**params, key: value, "limit": 1}))
+        for item in items:
+            if item.text(key) == value:
+                return item
+        if items:
+            raise items[0].unusable(f"an item whose {key!r} is not the {value!r} asked for")
+        return None
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[Record]:
+        """Every item of a paged list; bounded, so a server that ignores `offset` cannot loop us."""
+        for page_number in range(MAX_PAGES):
+            page = list_answer(
+                self._request("GET", path, params={**params, "limit": PAGE_SIZE, "offset": page_number * PAGE_SIZE})
+            )
+            yield from page
+            if len(page) < PAGE_SIZE:
+                return
+        raise unusable("GET", path, f"a list longer than {MAX_PAGES} pages")
 
     def build_url(self, build_id: str) -> str:
-        return f"{self.console_url}/apps/{self.app_id}/builds/{build_id}"
+        return f"{self.console_url}/apps/{segment(self.app_id)}/builds/{segment(build_id)}"
 
-    def _build(self, model: AppBuild) -> Build:
-        build_id = model.id or ""
+    def _build(self, item: Record) -> Build:
+        build_id = item.id("id")
         planned = build_id == PLANNED_ID
         return Build(
             id=build_id,
-            number=model.number_as_string,
-            platform=model.platform,
-            type=model.type,
-            job_id=model.job_id,
-            git_ref=_extra(model, "gitRef"),
+            number=item.text("numberAsString"),
+            platform=item.text("platform"),
+            type=item.text("type"),
+            job_id=item.maybe_id("jobId"),
+            git_ref=item.text("gitRef"),
             url=None if planned else self.build_url(build_id),
             planned=planned,
         )
 
-    def _deployment(self, model: AppDeployment) -> Deployment:
-        deployment_id = model.id or ""
+    def _deployment(self, item: Record) -> Deployment:
+        deployment_id = item.id("id")
         return Deployment(
             id=deployment_id,
-            build_id=model.app_build_id,
-            channel_id=model.app_channel_id,
-            destination_id=model.app_destination_id,
-            job_id=model.job_id,
-            rollout_percentage=from_api_fraction(model.rollout_percentage),
-            url=f"{self.console_url}/apps/{self.app_id}/deployments/{deployment_id}",
+            build_id=item.maybe_id("appBuildId"),
+            channel_id=item.maybe_id("appChannelId"),
+            destination_id=item.maybe_id("appDestinationId"),
+            job_id=item.maybe_id("jobId"),
+            rollout_percentage=from_api_fraction(item.number("rolloutPercentage", maximum=1)),
+            url=f"{self.console_url}/apps/{segment(self.app_id)}/deployments/{segment(deployment_id)}",
             planned=deployment_id == PLANNED_ID,
         )
 
     @staticmethod
-    def _job(model: SdkJob) -> Job:
-        total = _extra(model, "totalTimeInSeconds")
+    def _job(item: Record, job_id: str) -> Job:
+        own_id = item.maybe_id("id")
         return Job(
-            id=model.id or "",
-            status=model.status or "unknown",
-            status_message=_extra(model, "statusMessage"),
-            duration_seconds=float(total) if isinstance(total, (int, float)) else None,
-            planned=model.id == PLANNED_ID,
+            id=own_id or job_id,
+            # A job without a status cannot be waited for; an unknown one is reported, not guessed.
+            status=item.token("status"),
+            status_message=item.text("statusMessage"),
+            duration_seconds=item.number("totalTimeInSeconds"),
+            planned=own_id == PLANNED_ID,
         )
 
     # -- apps and builds -----------------------------------------------------------------------
     def get_app(self) -> App:
-        app = self._call(lambda: self.sdk.apps.get(self.app_id))
-        return App(id=app.id or self.app_id, name=app.name)
+        app = self._object("GET", self._app_path)
+        return App(id=app.maybe_id("id") or self.app_id, name=app.text("name"))
 
     def create_build(self, request: BuildRequest) -> Build:
         # Names, not ids: the API resolves them, so the dry-run plan shows what the user typed.
-        kwargs = {
+        # Keys in the order the official SDK sent them, so dry-run plans stay as they were.
+        fields = {
             "platform": request.platform,
             "type": request.type,
             "stack": request.stack,
-            "git_ref": request.git_ref,
-            "app_certificate_name": request.certificate,
-            "app_environment_name": request.environment,
-            "app_configuration_name": request.configuration,
-            "ad_hoc_environment_variables": request.variables or None,
-            "app_channel_names": request.channels or None,
+            "gitRef": request.git_ref,
+            "appCertificateName": request.certificate,
+            "appChannelNames": request.channels or None,
+            "appConfigurationName": request.configuration,
+            "appEnvironmentName": request.environment,
+            "adHocEnvironmentVariables": request.variables or None,
         }
-        given: dict[str, Any] = {key: value for key, value in kwargs.items() if value is not None}
-        return self._build(self._call(lambda: self.sdk.apps.builds.create(self.app_id, **given)))
+        body = {key: value for key, value in fields.items() if value is not None}
+        return self._build(self._object("POST", f"{self._app_path}/builds", json=body))
 
     def get_build(self, build_id: str) -> Build:
-        return self._build(self._call(lambda: self.sdk.apps.builds.get(self.app_id, build_id)))
+        return self._build(self._object("GET", f"{self._app_path}/builds/{segment(build_id)}"))
 
     def find_build_by_number(self, number: str) -> Build:
-        found = self._request("GET", f"{self._app_path}/builds", params={"numberAsString": number, "limit": 1})
-        if not found:
+        found = self._first(f"{self._app_path}/builds", "numberAsString", number)
+        if found is None:
             raise NotFoundError(f"build number {number} not found in app {self.app_id}")
-        return self._build(AppBuild.model_validate(found[0]))
+        return self._build(found)
 
     # -- jobs ---------------------------------------------------------------------------------
     def get_job(self, job_id: str) -> Job:
-        return self._job(self._call(lambda: self.sdk.jobs.get(job_id)))
+        return self._job(self._object("GET", f"/v1/jobs/{segment(job_id)}"), job_id)
 
     def read_log_lines(self, job_id: str, offset: int) -> list[LogLine]:
-        """Lines from `offset` on, page by page, so a long log is never fetched twice."""
+        """Lines from `offset` on, page by page, so a long log is never fetched twice. At most
+        MAX_LOG_PAGES per call (the next poll goes on from there): a server that ignores `offset`
+        cannot keep us reading."""
         lines: list[LogLine] = []
-        while True:
-            page = self._request(
+        for _ in range(MAX_LOG_PAGES):
+            response = self._request(
                 "GET",
-                f"/v1/jobs/{quote(job_id, safe='')}/logs",
+                f"/v1/jobs/{segment(job_id)}/logs",
                 params={"offset": offset + len(lines), "limit": LOG_PAGE_SIZE},
             )
-            if not isinstance(page, list):
-                return lines
+            # Invalid UTF-8 in a log line is replaced, not a reason to lose the page: it is only shown.
+            page = list_answer(response, lenient_text=True)
             for item in page:
-                if isinstance(item, dict) and isinstance(item.get("number"), int):
-                    lines.append(LogLine(item["number"], unescape_log_payload(str(item.get("payload") or ""))))
+                number = item.integer("number")
+                if number is None:
+                    raise item.unusable("a log line without a 'number'")
+                lines.append(LogLine(number, unescape_log_payload(item.text("payload") or "")))
             if len(page) < LOG_PAGE_SIZE:
-                return lines
+                break
+        return lines
 
     def cancel_job(self, job_id: str) -> Job:
-        return self._job(self._call(lambda: self.sdk.jobs.cancel(job_id)))
+        return self._job(self._object("PATCH", f"/v1/jobs/{segment(job_id)}", json={"status": "canceled"}), job_id)
 
     def failure_summary(self, job_id: str) -> str | None:
-        return self._call(lambda: self.sdk.jobs.get_failure_summary(job_id)).summary
+        return self._object("POST", f"/v1/jobs/{segment(job_id)}/failure-summary").text("summary")
 
     # -- artifacts ----------------------------------------------------------------------------
     def list_artifacts(self, build_id: str) -> list[Artifact]:
-        models = self._call(lambda: list(self.sdk.apps.builds.artifacts.list(self.app_id, build_id)))
         return [
             Artifact(
-                id=m.id or "",
+                id=item.id("id"),
                 build_id=build_id,
-                type=m.type or "unknown",
-                status=m.status or "unknown",
-                file_name=_extra(m, "fileName"),
-                size=m.total_size_in_bytes,
+                type=item.text("type") or "unknown",
+                status=item.text("status") or "unknown",
+                file_name=item.text("fileName"),
+                size=item.integer("totalSizeInBytes"),
             )
-            for m in models
+            for item in self._pages(f"{self._app_path}/builds/{segment(build_id)}/artifacts", {})
         ]
 
     @contextmanager
     def open_artifact(self, artifact: Artifact, start: int = 0) -> Iterator[_Download]:
-        build, artifact_id = quote(artifact.build_id, safe=""), quote(artifact.id, safe="")
-        path = f"{self._app_path}/builds/{build}/artifacts/{artifact_id}/download"
+        path = f"{self._app_path}/builds/{segment(artifact.build_id)}/artifacts/{segment(artifact.id)}/download"
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if start:
             headers["Range"] = f"bytes={start}-"
@@ -264,6 +273,8 @@ class CapawesomePlatform:
         try:
             # Redirects to storage are followed; httpx drops Authorization on a cross-origin hop.
             response = self.http.send(request, stream=True, follow_redirects=True)
+        except httpx.TooManyRedirects:
+            raise TransientError(f"GET {wire_path(request.url)}: the download was redirected too many times") from None
         except httpx.TransportError as error:
             raise map_transport_error(error, request) from None
         try:
@@ -274,40 +285,36 @@ class CapawesomePlatform:
 
     # -- channels, destinations, deployments --------------------------------------------------
     def find_channel(self, name: str) -> Channel | None:
-        found = self._call(lambda: self.sdk.apps.channels.list_page(self.app_id, name=name, limit=1))
-        if not found or not found[0].id:
+        found = self._first(f"{self._app_path}/channels", "name", name)
+        if found is None:
             return None
-        channel_id = found[0].id
-        data = self._request(
-            "GET",
-            f"{self._app_path}/channels/{quote(channel_id, safe='')}",
-            params={"relations": "appDeployment"},
+        channel_id = found.id("id")
+        channel = self._object(
+            "GET", f"{self._app_path}/channels/{segment(channel_id)}", params={"relations": "appDeployment"}
         )
-        active = data.get("appDeployment") if isinstance(data, dict) else None
+        active = channel.record("appDeployment")
         return Channel(
             id=channel_id,
             name=name,
-            active_deployment=self._deployment(AppDeployment.model_validate(active)) if active else None,
-            paused=bool(isinstance(data, dict) and data.get("pausedAt")),
+            active_deployment=None if active is None else self._deployment(active),
+            paused=channel.text("pausedAt") is not None,
         )
 
     def create_channel(self, name: str) -> Channel:
-        model = self._call(lambda: self.sdk.apps.channels.create(self.app_id, name=name))
-        return Channel(id=model.id or "", name=name, planned=model.id == PLANNED_ID)
+        channel_id = self._object("POST", f"{self._app_path}/channels", json={"name": name}).id("id")
+        return Channel(id=channel_id, name=name, planned=channel_id == PLANNED_ID)
 
     def find_destination(self, name: str) -> Destination | None:
-        found = self._call(lambda: self.sdk.apps.destinations.list_page(self.app_id, name=name, limit=1))
-        if not found or not found[0].id:
+        found = self._first(f"{self._app_path}/destinations", "name", name)
+        if found is None:
             return None
-        return Destination(id=found[0].id, name=name, platform=found[0].platform)
+        return Destination(id=found.id("id"), name=name, platform=found.text("platform"))
 
     def list_deployments(self, build_id: str, destination_id: str | None = None) -> list[Deployment]:
-        models = self._call(
-            lambda: list(
-                self.sdk.apps.deployments.list(self.app_id, app_build_id=build_id, app_destination_id=destination_id)
-            )
-        )
-        return [self._deployment(m) for m in models]
+        params = {"appBuildId": build_id}
+        if destination_id is not None:
+            params["appDestinationId"] = destination_id
+        return [self._deployment(item) for item in self._pages(f"{self._app_path}/deployments", params)]
 
     def create_deployment(
         self,
@@ -318,26 +325,25 @@ class CapawesomePlatform:
         rollout_percentage: float | None = None,
         release_notes: dict[str, str] | None = None,
     ) -> Deployment:
-        kwargs: dict[str, Any] = {"app_build_id": build_id}
+        # Keys in the order the official SDK sent them, so dry-run plans stay as they were.
+        body: dict[str, Any] = {"appBuildId": build_id}
         if channel is not None:
-            kwargs["app_channel_id"] = channel.id
-            kwargs["rollout_percentage"] = to_api_fraction(rollout_percentage)
+            body["appChannelId"] = channel.id
         if destination is not None:
-            kwargs["app_destination_id"] = destination.id
+            body["appDestinationId"] = destination.id
+        if channel is not None:
+            body["rolloutPercentage"] = to_api_fraction(rollout_percentage)
         if release_notes:
-            kwargs["release_notes"] = release_notes
-        return self._deployment(self._call(lambda: self.sdk.apps.deployments.create(self.app_id, **kwargs)))
+            body["releaseNotes"] = release_notes
+        return self._deployment(self._object("POST", f"{self._app_path}/deployments", json=body))
 
     def get_deployment(self, deployment_id: str) -> Deployment:
-        return self._deployment(self._call(lambda: self.sdk.apps.deployments.get(self.app_id, deployment_id)))
+        return self._deployment(self._object("GET", f"{self._app_path}/deployments/{segment(deployment_id)}"))
 
     def set_rollout(self, deployment_id: str, rollout_percentage: float) -> Deployment:
         fraction = to_api_fraction(rollout_percentage) or 0.0
-        return self._deployment(
-            self._call(
-                lambda: self.sdk.apps.deployments.update(self.app_id, deployment_id, rollout_percentage=fraction)
-            )
-        )
+        path = f"{self._app_path}/deployments/{segment(deployment_id)}"
+        return self._deployment(self._object("PATCH", path, json={"rolloutPercentage": fraction}))
 
     # -- shares -------------------------------------------------------------------------------
     def create_share(self, build_id: str, expires_in_days: int | None) -> Share:
@@ -345,23 +351,22 @@ class CapawesomePlatform:
         if expires_in_days:
             expires = datetime.now(timezone.utc) + timedelta(days=expires_in_days)
             body["expiresAt"] = expires.isoformat(timespec="seconds").replace("+00:00", "Z")
-        data = self._request("POST", f"{self._app_path}/builds/{quote(build_id, safe='')}/shares", json=body)
-        share_id = str(data.get("id", "")) if isinstance(data, dict) else ""
-        url = f"{self.console_url}/app-build-shares/{share_id}"
+        share = self._object("POST", f"{self._app_path}/builds/{segment(build_id)}/shares", json=body)
+        share_id = share.id("id")
+        url = f"{self.console_url}/app-build-shares/{segment(share_id)}"
         return Share(
             id=share_id,
             url=url,
             qr_code_url=f"{self.base_url}/v1/qrcodes?content={quote(url, safe='')}&format=png",
-            expires_at=data.get("expiresAt") if isinstance(data, dict) else None,
+            expires_at=share.text("expiresAt"),
             planned=share_id == PLANNED_ID,
         )
 
     # -- live-update bundles (cloud/bundles.py has the upload protocol) -----------------------
     def create_bundle(self, request: BundleRequest) -> Bundle:
-        data = self._request("POST", f"{self._app_path}/bundles", json=bundle_body(request))
-        bundle_id = str(data.get("id", "")) if isinstance(data, dict) else ""
-        build_id = str(data.get("appBuildId") or "") if isinstance(data, dict) else ""
-        return Bundle(id=bundle_id, build_id=build_id, planned=bundle_id == PLANNED_ID)
+        bundle = self._object("POST", f"{self._app_path}/bundles", json=bundle_body(request))
+        bundle_id = bundle.id("id")
+        return Bundle(id=bundle_id, build_id=bundle.maybe_id("appBuildId") or "", planned=bundle_id == PLANNED_ID)
 
     def upload_bundle_file(
         self, bundle_id: str, upload: BundleUpload, progress: Callable[[int], None] | None = None
@@ -372,6 +377,6 @@ class CapawesomePlatform:
         body: dict[str, Any] = {"artifactStatus": "ready"}
         if file_id:
             body["appBundleFileId"] = file_id
-        data = self._request("PATCH", f"{self._app_path}/bundles/{quote(bundle_id, safe='')}", json=body)
-        build_id = str(data.get("appBuildId") or "") if isinstance(data, dict) else ""
-        return Bundle(id=bundle_id, build_id=build_id, planned=bundle_id == PLANNED_ID)
+        # The answer's body is undocumented beyond the ids it may carry: an empty one is fine.
+        bundle = self._object("PATCH", f"{self._app_path}/bundles/{segment(bundle_id)}", empty=True, json=body)
+        return Bundle(id=bundle_id, build_id=bundle.maybe_id("appBuildId") or "", planned=bundle_id == PLANNED_ID)
