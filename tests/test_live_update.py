@@ -28,6 +28,20 @@ def make_site(root: Path, big: int = 0) -> Path:
     return root
 
 
+def bundle_zip(size: int) -> bytes:
+    """A valid bundle (index.html at its root) of exactly `size` bytes: a stored entry of random
+    bytes pads it (the headers of a stored entry under 4 GiB have a fixed size)."""
+
+    def build(pad: int) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("index.html", "<!doctype html>")
+            archive.writestr("pad.bin", os.urandom(pad))
+        return buffer.getvalue()
+
+    return build(size - len(build(0)))
+
+
 def download(sandbox: Sandbox, build_id: str, artifact_id: str) -> bytes:
     response = httpx.get(
         f"{sandbox.base_url}/v1/apps/{sandbox.app_id}/builds/{build_id}/artifacts/{artifact_id}/download",
@@ -56,9 +70,10 @@ def test_folder_round_trip_byte_for_byte(cli: Any, sandbox: Sandbox, tmp_path: P
     assert fetched.json["artifacts"][0]["sha256"] == bundle["sha256"]
 
 
-@pytest.mark.parametrize("size", [0, 10 * MIB - 1, 10 * MIB, 10 * MIB + 1, 35 * MIB])
+@pytest.mark.parametrize("size", [1024, 10 * MIB - 1, 10 * MIB, 10 * MIB + 1, 35 * MIB])
 def test_multipart_boundaries(cli: Any, sandbox: Sandbox, tmp_path: Path, size: int) -> None:
-    payload = os.urandom(size)
+    payload = bundle_zip(size)
+    assert len(payload) == size
     (tmp_path / "bundle.zip").write_bytes(payload)  # an existing .zip is uploaded unchanged
     result = cli("live-update", "--path", "bundle.zip", "--json")
     assert result.code == 0, result.stderr
@@ -158,13 +173,14 @@ def test_metadata_reaches_the_api(cli: Any, sandbox: Sandbox, tmp_path: Path) ->
 
 
 def test_self_hosted_bundle(cli: Any, sandbox: Sandbox, tmp_path: Path) -> None:
-    (tmp_path / "b.zip").write_bytes(b"zip bytes")
+    payload = bundle_zip(1024)
+    (tmp_path / "b.zip").write_bytes(payload)
     result = cli(
         "live-update", "--url", "https://cdn.example.com/b.zip", "--path", "b.zip", "--channel", "beta", "--json"
     )
     assert result.code == 0, result.stderr
     assert result.json["deployments"][0]["channel"] == "beta"
-    assert result.json["artifacts"][0]["sha256"] == __import__("hashlib").sha256(b"zip bytes").hexdigest()
+    assert result.json["artifacts"][0]["sha256"] == __import__("hashlib").sha256(payload).hexdigest()
 
 
 def test_missing_channel_fails_before_uploading(cli: Any, sandbox: Sandbox, tmp_path: Path) -> None:

@@ -70,14 +70,20 @@ def test_zip_is_deterministic_and_android_friendly(tmp_path: Path) -> None:
         assert archive.read("assets/app.js") == (site / "assets" / "app.js").read_bytes()
 
 
-def test_symlinks_are_skipped_with_a_warning(tmp_path: Path) -> None:
+def test_symlinks_inside_the_folder_are_zipped_as_their_file(tmp_path: Path) -> None:
     site = make_site(tmp_path / "www")
     (site / "link.js").symlink_to(site / "assets" / "app.js")
-    warnings: list[str] = []
-    write_zip(site, tmp_path / "a.zip", warnings.append)
-    assert any("symlink link.js" in w for w in warnings)
+    write_zip(site, tmp_path / "a.zip", lambda _: None)
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
-        assert "link.js" not in archive.namelist()
+        assert archive.read("link.js") == (site / "assets" / "app.js").read_bytes()
+        assert archive.getinfo("link.js").external_attr == 0  # a plain file entry, not a link
+
+
+def test_symlinks_out_of_the_folder_are_refused(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "www")
+    (site / "link.js").symlink_to(tmp_path)
+    with pytest.raises(InputError, match=r"link\.js is a symlink to .*, outside the folder"):
+        write_zip(site, tmp_path / "a.zip", lambda _: None)
 
 
 def test_signature_verifies_with_openssl(tmp_path: Path, keys: Path) -> None:

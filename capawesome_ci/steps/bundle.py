@@ -7,6 +7,7 @@ Nothing is written into the user's folder, and no file is ever held in memory wh
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import mimetypes
@@ -17,7 +18,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from capawesome_ci.errors import InputError, LocalIOError
 from capawesome_ci.steps.platform import BundleUpload
@@ -28,6 +29,8 @@ IGNORED_NAMES = frozenset({".DS_Store", MANIFEST_NAME})
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 READ_CHUNK = 1 << 20
 COMPRESSION_PROBE = 64 * 1024
+# `C:` at the start of a member name: a Windows drive, absolute wherever the zip is unpacked.
+_DRIVE = re.compile(r"^[A-Za-z]:")
 _PEM = re.compile(r"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", re.DOTALL)
 
 
@@ -45,47 +48,114 @@ def sha256_of(path: Path) -> tuple[str, int]:
 
 
 def bundle_files(folder: Path, warn: Callable[[str], None]) -> list[tuple[Path, str]]:
-    """Regular files under `folder` as (path, relative href with /), sorted; symlinks skipped."""
+    """The files of the bundle as (path to read, href with /), sorted by href; an index.html at the
+    root is required. Symlinks follow `_source`'s rule, for the zip and manifest modes alike."""
     found: list[tuple[Path, str]] = []
+    real_folder = folder.resolve()
     source_maps = 0
-    for root, dirs, files in os.walk(folder, followlinks=False):
+
+    def unreadable(error: OSError) -> None:  # os.walk would skip the folder silently
+        raise LocalIOError(f"cannot read {error.filename}: {error.strerror or error}")
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
         dirs.sort()
         for name in sorted(files) + [d for d in dirs if (Path(root) / d).is_symlink()]:
             path = Path(root) / name
             href = path.relative_to(folder).as_posix()
-            if path.is_symlink():
-                warn(f"skipping symlink {href}")
+            if name in IGNORED_NAMES:
                 continue
-            if name in IGNORED_NAMES or not stat.S_ISREG(path.lstat().st_mode):
+            source = _source(path, real_folder)
+            if source is None:
+                warn(f"skipping {href}: not a regular file")
                 continue
             source_maps += name.endswith(".map")
-            found.append((path, href))
+            found.append((source, href))
+    if "index.html" not in {href for _, href in found}:
+        raise InputError(f"invalid --path: {folder} has no index.html (is it the web build output?)")
     if source_maps:
         warn(f"the bundle contains {source_maps} source map(s) (*.map): they ship to every device")
     return sorted(found, key=lambda item: item[1])
 
 
+def _source(path: Path, real_folder: Path) -> Path | None:
+    """What to read for `path`: itself when it is a regular file, None for a FIFO, socket or device
+    (skipped: reading a FIFO would block). A symlink is read as its target when that is a regular
+    file inside the folder — what a web server serving the folder shows, and what the device
+    needs, since the zip stores no links. Any other symlink is refused: one leading out of the
+    folder could publish a file never meant to ship (an .env, a key), and skipping it would ship
+    a bundle that breaks on devices instead of here."""
+    try:
+        if not path.is_symlink():
+            return path if stat.S_ISREG(path.lstat().st_mode) else None
+        try:
+            target = path.resolve(strict=True)
+        except (FileNotFoundError, RuntimeError):  # dangling, or a loop (RuntimeError before 3.13)
+            raise InputError(f"invalid --path: {path} is a broken symlink") from None
+        if not target.is_relative_to(real_folder):
+            raise InputError(
+                f"invalid --path: {path} is a symlink to {target}, outside the folder; copy the file in instead"
+            )
+        mode = target.stat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a special file"
+            raise InputError(f"invalid --path: {path} is a symlink to {kind}; copy the files in instead")
+        return target
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise InputError(f"invalid --path: {path} is a broken symlink") from None
+        raise LocalIOError(f"cannot read {path}: {error.strerror or error}") from None
+
+
 def write_zip(folder: Path, target: Path, warn: Callable[[str], None]) -> None:
     """Entries sorted, fixed timestamps, external attributes 0 (Android's unzip library fails on
-    read-only directory modes), DOS as the creating system: byte-identical for the same folder."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-        for path, href in bundle_files(folder, warn):
-            info = zipfile.ZipInfo(href, date_time=ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED if worth_compressing(path) else zipfile.ZIP_STORED
-            info.create_system = 0
-            large = path.stat().st_size >= zipfile.ZIP64_LIMIT  # zip64 records only where needed
-            with path.open("rb") as source, archive.open(info, "w", force_zip64=large) as entry:
-                while chunk := source.read(READ_CHUNK):
-                    entry.write(chunk)
-            info.external_attr = 0  # zipfile sets 0o600 while writing; the central directory is written at close
+    read-only directory modes), DOS as the creating system: byte-identical for the same folder.
+    A file that vanishes or cannot be read meanwhile is a LocalIOError (the caller's temporary
+    folder takes the half-written zip away)."""
+    files = bundle_files(folder, warn)
+    href = ""
+    try:
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            for path, href in files:
+                with path.open("rb") as source:
+                    info = zipfile.ZipInfo(href, date_time=ZIP_TIME)
+                    info.compress_type = zipfile.ZIP_DEFLATED if worth_compressing(source) else zipfile.ZIP_STORED
+                    info.create_system = 0
+                    large = os.fstat(source.fileno()).st_size >= zipfile.ZIP64_LIMIT  # zip64 only where needed
+                    with archive.open(info, "w", force_zip64=large) as entry:
+                        while chunk := source.read(READ_CHUNK):
+                            entry.write(chunk)
+                info.external_attr = 0  # zipfile sets 0o600 while writing; the central directory is written at close
+    except OSError as error:
+        where = error.filename or href or target
+        raise LocalIOError(f"cannot zip {folder}: {where}: {error.strerror or error}") from None
 
 
-def worth_compressing(path: Path) -> bool:
+def worth_compressing(source: BinaryIO) -> bool:
     """Deflate spends seconds per hundred MiB on data it cannot shrink (images, fonts, media,
     archives): judge by the first 64 KiB, so the same file always gets the same choice."""
-    with path.open("rb") as handle:
-        sample = handle.read(COMPRESSION_PROBE)
+    sample = source.read(COMPRESSION_PROBE)
+    source.seek(0)
     return len(sample) < 1024 or len(zlib.compress(sample, 1)) < len(sample) * 0.9
+
+
+def check_zip(path: Path) -> None:
+    """An existing .zip is uploaded unchanged, so it must already be a bundle the device can unpack
+    safely: index.html at its root, no entry that would land outside the bundle folder, no links."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except OSError as error:
+        raise LocalIOError(f"cannot read {path}: {error.strerror or error}") from None
+    except (zipfile.BadZipFile, EOFError, ValueError) as error:
+        raise InputError(f"invalid --path: {path} is not a valid zip ({error})") from None
+    for entry in entries:
+        name = entry.filename
+        if name.startswith("/") or "\\" in name or _DRIVE.match(name) or ".." in name.split("/"):
+            raise InputError(f"invalid --path: {path} has an entry {name!r} that points outside the bundle")
+        if entry.create_system == 3 and stat.S_ISLNK(entry.external_attr >> 16):
+            raise InputError(f"invalid --path: {path} has a symlink entry {name!r}; zip the files themselves")
+    if "index.html" not in {entry.filename for entry in entries}:
+        raise InputError(f"invalid --path: {path} has no index.html at its root")
 
 
 def manifest_entries(files: list[BundleUpload]) -> bytes:

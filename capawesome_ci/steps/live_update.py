@@ -17,6 +17,7 @@ from capawesome_ci.steps.build import default_git_ref
 from capawesome_ci.steps.bundle import (
     MANIFEST_NAME,
     bundle_files,
+    check_zip,
     load_private_key,
     manifest_entries,
     mime_type_of,
@@ -93,10 +94,14 @@ class LiveUpdateInputs(StepInputs, ChannelOptions):
         if self.path is not None and not self.url:
             if not self.path.exists():
                 raise ValueError(f"invalid --path: {self.path} does not exist")
-            if self.path.is_dir() and not (self.path / "index.html").is_file():
-                raise ValueError(f"invalid --path: {self.path} has no index.html (is it the web build output?)")
             if self.path.is_file() and (self.path.suffix.lower() != ".zip" or self.artifact_type != "zip"):
                 raise ValueError("invalid --path: a file must be a .zip (with --artifact-type zip)")
+            if self.path.is_dir():
+                # The same walk as the upload's, now: a missing index.html or a refused symlink
+                # fails before any request (the upload walks again and checks again).
+                bundle_files(self.path, lambda _: None)
+        if self.path is not None and self.path.is_file():
+            check_zip(self.path)  # also for --url: its checksum is registered as the bundle's
         return self
 
 
