@@ -7,6 +7,7 @@ A field's name is its CLI flag (`rollout` → `--rollout`) and, later, its actio
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from capawesome_ci.errors import InputError
+from capawesome_ci.steps.names import has_invisible
 
 ARTIFACT_TYPES = ("apk", "aab", "ipa", "zip", "dsym", "app", "xcarchive", "manifest")
 BUILD_TYPES = {
@@ -22,32 +24,54 @@ BUILD_TYPES = {
     "web": (),
 }
 STACKS = ("macos-sequoia", "macos-tahoe")
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+# Numbers typed by users: ASCII digits only. int()/float() would also take `1_0`, `١٠`, `１０`,
+# `1e3`, `nan` and `inf`, which no one means as a rollout or a timeout.
+_DECIMAL = r"[0-9]+(?:\.[0-9]+)?"
+_PERCENTAGE = re.compile(rf"({_DECIMAL})%?")
+_DURATION = re.compile(rf"(?:({_DECIMAL})h)?(?:({_DECIMAL})m)?(?:({_DECIMAL})s?)?")
+_BUILD_NUMBER = re.compile(r"#?([0-9]+)")
+# The blanks trimmed around a typed value (str.strip() would also take Unicode spaces).
+_BLANKS = " \t\r\n"
+# Inputs that name something in the API (ids end up in URL paths): printable text only.
+_NAME_INPUTS = ("app_id", "build_id", "job_id", "deployment_id", "channel", "destination")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def parse_percentage(value: Any) -> float:
-    """'25', '25%', 12.5 → 25.0 / 12.5; 0–100 inclusive."""
-    text = str(value).strip().removesuffix("%").strip()
+def _number(value: Any) -> float | None:
+    """A finite number given as a number (not text), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
     try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"must be a number from 0 to 100, optionally with %, got {value!r}") from None
-    if not 0 <= number <= 100 or number != number:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_percentage(value: Any) -> float:
+    """'25', '25%', ' 12.5 ', 12.5 → 25.0 / 12.5; 0–100 inclusive."""
+    number = _number(value)
+    if number is None:
+        match = _PERCENTAGE.fullmatch(str(value).strip(_BLANKS))
+        if not match:
+            raise ValueError(f"must be a number from 0 to 100 like 25 or 12.5%, got {value!r}")
+        number = float(match.group(1))
+    if not 0 <= number <= 100:
         raise ValueError(f"must be between 0 and 100, got {value!r}")
     return number
 
 
 def parse_duration(value: Any) -> float:
     """'3600', '90s', '45m', '1h30m' → seconds (> 0)."""
-    text = str(value).strip().lower().replace(" ", "")
-    match = _DURATION.match(text)
-    if not text or not match or not any(match.groups()):
-        raise ValueError(f"must be a duration like 3600, 90s, 45m or 1h30m, got {value!r}")
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
-    if total <= 0:
-        raise ValueError(f"must be longer than 0 seconds, got {value!r}")
+    total = _number(value)
+    if total is None:
+        match = _DURATION.fullmatch(str(value).strip(_BLANKS).lower().replace(" ", ""))
+        if not match or not any(match.groups()):
+            raise ValueError(f"must be a duration like 3600, 90s, 45m or 1h30m, got {value!r}")
+        hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+        total = hours * 3600 + minutes * 60 + seconds
+    if not 0 < total < math.inf:  # a thousand digits of hours overflow to inf
+        raise ValueError(f"must be longer than 0 seconds and finite, got {value!r}")
     return total
 
 
@@ -119,6 +143,14 @@ class StepInputs(BaseModel):
         description="Capawesome Cloud app id (default: $CAPAWESOME_APP_ID; the demo app with --sandbox)",
     )
 
+    @field_validator(*_NAME_INPUTS, check_fields=False)  # also the fields subclasses declare
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and has_invisible(item):
+                raise ValueError(f"must not contain control or invisible characters, got {item!r}")
+        return value
+
     def require_app_id(self) -> str:
         if not self.app_id:
             raise InputError("missing --app-id: pass --app-id or set CAPAWESOME_APP_ID")
@@ -132,9 +164,12 @@ class BuildSelector(BaseModel):
     @field_validator("build_number")
     @classmethod
     def _number(cls, value: str | None) -> str | None:
-        if value is not None and not value.lstrip("#").isdigit():
+        if value is None:
+            return None
+        match = _BUILD_NUMBER.fullmatch(value)
+        if not match:
             raise ValueError(f"must be a build number like 42, got {value!r}")
-        return value.lstrip("#") if value else value
+        return match.group(1).lstrip("0") or "0"  # as the API writes it: 007 is build 7
 
     def check_one_build(self) -> None:
         if bool(self.build_id) == bool(self.build_number):

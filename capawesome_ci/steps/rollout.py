@@ -19,6 +19,13 @@ class RolloutInputs(StepInputs):
         description="New rollout, 0-100 (e.g. 50 or 50%)", json_schema_extra={"metavar": "PERCENT"}
     )
 
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if not value:  # "" would look the channel up by an empty name
+            raise ValueError("must name a channel")
+        return value
+
     @field_validator("percentage", mode="before")
     @classmethod
     def _percentage(cls, value: Any) -> float:
