@@ -25,6 +25,7 @@ from capawesome_ci.cloud.body_reader import BodyReader
 from capawesome_ci.cloud.bundles import bundle_body, upload_file
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
+from capawesome_ci.cloud.retry import RESUMED_BY_CALLER
 from capawesome_ci.errors import NotFoundError, TransientError
 from capawesome_ci.steps.platform import (
     PLANNED_ID,
@@ -264,12 +265,25 @@ class CapawesomePlatform:
         ]
 
     @contextmanager
-    def open_artifact(self, artifact: Artifact, start: int = 0) -> Iterator[_Download]:
+    def open_artifact(
+        self, artifact: Artifact, start: int = 0, stall_timeout: float | None = None
+    ) -> Iterator[_Download]:
         path = f"{self._app_path}/builds/{segment(artifact.build_id)}/artifacts/{segment(artifact.id)}/download"
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if start:
             headers["Range"] = f"bytes={start}-"
-        request = self.http.build_request("GET", path, headers=headers)
+        # A download waits for its next bytes at most `stall_timeout`, not the API read timeout.
+        limits = self.http.timeout
+        timeout = httpx.Timeout(
+            connect=limits.connect,
+            read=limits.read if stall_timeout is None else stall_timeout,
+            write=limits.write,
+            pool=limits.pool,
+        )
+        # The download step resumes a stalled transfer itself: the transport must not also retry it.
+        request = self.http.build_request(
+            "GET", path, headers=headers, timeout=timeout, extensions={RESUMED_BY_CALLER: True}
+        )
         try:
             # Redirects to storage are followed; httpx drops Authorization on a cross-origin hop.
             response = self.http.send(request, stream=True, follow_redirects=True)

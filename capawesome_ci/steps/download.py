@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
-import re
 import tempfile
 import threading
 from pathlib import Path
@@ -13,14 +12,28 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from capawesome_ci.deadline import current_deadline
 from capawesome_ci.errors import LocalIOError, NotFoundError, TransientError
 from capawesome_ci.steps.context import StepContext, resolve_build
-from capawesome_ci.steps.inputs import ARTIFACT_TYPES, BuildSelector, StepInputs, parse_artifact_types
+from capawesome_ci.steps.inputs import (
+    ARTIFACT_TYPES,
+    BuildSelector,
+    StepInputs,
+    parse_artifact_types,
+    parse_duration,
+)
+from capawesome_ci.steps.names import safe_name, unique_name
 from capawesome_ci.steps.platform import Artifact, ArtifactStream, Build
 from capawesome_ci.steps.result import ArtifactResult
 
-# Breaks in a row without a new byte before a download counts as failed (progress resets it).
+# Breaks in a row without progress before a download counts as failed (exit 75).
 DOWNLOAD_ATTEMPTS = 4
+# A transfer that moves fewer bytes than this in a whole --stall-timeout has stalled (curl's
+# --speed-limit/--speed-time): it is resumed with Range, and a break counts as progress only when it
+# got this much further than ever before, so a server that trickles a byte a second cannot hold a
+# download forever.
+STALL_MIN_BYTES = 1024
+DEFAULT_STALL_SECONDS = 30.0
 # Bytes move a buffer at a time: filled from the network, written, then hashed on another thread.
 # Four 1 MiB buffers keep both threads busy in 4 MiB, whatever the artifact's size.
 BUFFER_SIZE = 1 << 20
@@ -30,8 +43,6 @@ BUFFERS = 4
 # memory the host must fault in again: 1 GiB took 3.0 s in 1 MiB writes, 0.3 s in 16 KiB ones
 # (bench/CHANGES.md). Where memory is warm, the smaller writes cost about 0.05 s per GiB.
 WRITE_SIZE = 16 << 10
-_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
-_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
 # Temporary files are created 0600; the finished file gets the usual permissions (0666 & ~umask).
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -47,14 +58,35 @@ class DownloadOptions(StepInputs):
     output_dir: Path = Field(
         default=Path("."), description="Folder to write artifacts into", json_schema_extra={"metavar": "DIR"}
     )
+    stall_timeout: float = Field(
+        default=DEFAULT_STALL_SECONDS,
+        description=f"Resume a download that moves less than {STALL_MIN_BYTES} bytes in this long (e.g. 30s)",
+        json_schema_extra={"metavar": "DURATION"},
+    )
 
     @field_validator("type", mode="before")
     @classmethod
     def _types(cls, value: Any) -> list[str]:
         return parse_artifact_types(value)
 
+    @field_validator("stall_timeout", mode="before")
+    @classmethod
+    def _stall_timeout(cls, value: Any) -> float:
+        return parse_duration(value)
+
 
 class DownloadInputs(DownloadOptions, BuildSelector):
+    timeout: float | None = Field(
+        default=None,
+        description="Give up (exit 124) when the downloads take longer than this (e.g. 10m); default: no limit",
+        json_schema_extra={"metavar": "DURATION"},
+    )
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
+
     @model_validator(mode="after")
     def _one_build(self) -> DownloadInputs:
         self.check_one_build()
@@ -62,23 +94,13 @@ class DownloadInputs(DownloadOptions, BuildSelector):
 
 
 def safe_file_name(artifact: Artifact, build: Build) -> str:
-    """A name that stays inside the output folder on every OS, whatever the server sent."""
-    raw = (artifact.file_name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = _UNSAFE_CHARS.sub("_", raw).strip(" .")
-    if not name or _WINDOWS_RESERVED.match(name):
-        stem = f"build-{build.number}" if build.number else f"build-{build.id}"
-        name = f"{stem}.{EXTENSIONS.get(artifact.type, artifact.type)}"
-    return name[:200]
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, counter = name, 2
-    stem, dot, ext = name.partition(".")
-    while candidate.lower() in taken:
-        candidate = f"{stem}-{counter}{dot}{ext}"
-        counter += 1
-    taken.add(candidate.lower())
-    return candidate
+    """A name that stays inside the output folder on every OS, whatever the server sent: its
+    `fileName`, else `build-NUMBER.EXT` — built from remote values too, so sanitised the same way."""
+    name = safe_name(artifact.file_name)
+    if not name:
+        fallback = f"build-{build.number or build.id}.{EXTENSIONS.get(artifact.type, artifact.type)}"
+        name = safe_name(fallback, path=False) or "artifact"
+    return name
 
 
 def select_artifacts(ctx: StepContext, build: Build, types: list[str]) -> list[Artifact]:
@@ -105,7 +127,9 @@ def select_artifacts(ctx: StepContext, build: Build, types: list[str]) -> list[A
     return chosen
 
 
-def download_artifacts(ctx: StepContext, build: Build, types: list[str], output_dir: Path) -> None:
+def download_artifacts(
+    ctx: StepContext, build: Build, types: list[str], output_dir: Path, stall_timeout: float = DEFAULT_STALL_SECONDS
+) -> None:
     artifacts = select_artifacts(ctx, build, types)
     if ctx.dry_run:
         for artifact in artifacts:
@@ -117,8 +141,8 @@ def download_artifacts(ctx: StepContext, build: Build, types: list[str], output_
         raise LocalIOError(f"invalid --output-dir: cannot create {output_dir}: {error.strerror}") from None
     taken: set[str] = set()
     for artifact in artifacts:
-        target = output_dir / _unique(safe_file_name(artifact, build), taken)
-        size, digest = stream_to_file(ctx, artifact, target)
+        target = output_dir / unique_name(safe_file_name(artifact, build), taken)
+        size, digest = stream_to_file(ctx, artifact, target, stall_timeout)
         ctx.result.artifacts.append(
             ArtifactResult(id=artifact.id, type=artifact.type, path=str(target), size=size, sha256=digest)
         )
@@ -212,7 +236,9 @@ class HashingFile:
         self._thread.join()
 
 
-def stream_to_file(ctx: StepContext, artifact: Artifact, target: Path) -> tuple[int, str]:
+def stream_to_file(
+    ctx: StepContext, artifact: Artifact, target: Path, stall_timeout: float = DEFAULT_STALL_SECONDS
+) -> tuple[int, str]:
     """Write to a temporary file beside `target`, hash while writing, then rename atomically.
     A broken transfer resumes with a Range request (or restarts); nothing partial is left behind."""
     try:
@@ -227,7 +253,7 @@ def stream_to_file(ctx: StepContext, artifact: Artifact, target: Path) -> tuple[
         with handle:
             file = HashingFile(handle.fileno())
             try:
-                size, digest = _transfer(ctx, artifact, file, target.name)
+                size, digest = _transfer(ctx, artifact, file, target.name, stall_timeout)
             finally:
                 file.close()
         os.chmod(temp, 0o666 & ~_UMASK)
@@ -239,9 +265,13 @@ def stream_to_file(ctx: StepContext, artifact: Artifact, target: Path) -> tuple[
         temp.unlink(missing_ok=True)
 
 
-def _copy_body(ctx: StepContext, stream: ArtifactStream, file: HashingFile, label: str, expected: int | None) -> None:
+def _copy_body(
+    ctx: StepContext, stream: ArtifactStream, file: HashingFile, label: str, expected: int | None, stall: float
+) -> None:
     """Fill buffers from the stream until its end, committing each one (a partly filled one too,
-    when the connection breaks: the bytes received before a reset are good; we resume after them)."""
+    when the connection breaks: the bytes received before a reset are good; we resume after them).
+    A silent connection ends in a read timeout of `stall` seconds; a trickling one is cut here."""
+    window_start, window_bytes = ctx.monotonic(), 0
     while True:
         buffer = file.buffer()
         filled = 0
@@ -251,6 +281,12 @@ def _copy_body(ctx: StepContext, stream: ArtifactStream, file: HashingFile, labe
                 if not count:
                     break
                 filled += count
+                window_bytes += count
+                now = ctx.monotonic()
+                if now - window_start >= stall:
+                    if window_bytes < STALL_MIN_BYTES:
+                        raise TransientError(f"stalled: {window_bytes} bytes in the last {now - window_start:.0f} s")
+                    window_start, window_bytes = now, 0
         finally:
             file.commit(buffer, filled)
         ctx.reporter.progress(label, file.written, expected)
@@ -258,15 +294,16 @@ def _copy_body(ctx: StepContext, stream: ArtifactStream, file: HashingFile, labe
             return
 
 
-def _transfer(ctx: StepContext, artifact: Artifact, file: HashingFile, label: str) -> tuple[int, str]:
-    """Resume after every break that moved the transfer forward; give up after
-    DOWNLOAD_ATTEMPTS breaks in a row without a single new byte."""
+def _transfer(ctx: StepContext, artifact: Artifact, file: HashingFile, label: str, stall: float) -> tuple[int, str]:
+    """Resume after every break that moved the transfer forward; give up (exit 75) after
+    DOWNLOAD_ATTEMPTS breaks in a row that got less than STALL_MIN_BYTES further than ever before.
+    The step's deadline, if any, bounds it all (exit 124, nothing left behind)."""
     expected = artifact.size
     stalled = 0
     furthest = 0  # progress means getting further than ever before, not refetching the same bytes
     while True:
         try:
-            with ctx.platform.open_artifact(artifact, start=file.written) as stream:
+            with ctx.platform.open_artifact(artifact, start=file.written, stall_timeout=stall) as stream:
                 if file.written and not stream.partial:
                     file.restart()  # the server ignored Range: start over
                 if stream.total_size is not None and expected is None:
@@ -275,24 +312,27 @@ def _transfer(ctx: StepContext, artifact: Artifact, file: HashingFile, label: st
                     raise LocalIOError(
                         f"download of {label}: the server sends {stream.total_size} bytes, the build lists {expected}"
                     )
-                _copy_body(ctx, stream, file, label, expected)
+                _copy_body(ctx, stream, file, label, expected, stall)
             file.flush()
             if expected is not None and file.written != expected:
                 raise TransientError(f"download of {label} ended after {file.written} of {expected} bytes")
             return file.written, file.hexdigest()
         except TransientError as error:
-            stalled = 0 if file.written > furthest else stalled + 1
+            progressed = file.written >= furthest + STALL_MIN_BYTES
+            stalled = 0 if progressed else stalled + 1
             furthest = max(furthest, file.written)
             if stalled >= DOWNLOAD_ATTEMPTS:
-                raise LocalIOError(
+                raise TransientError(
                     f"download of {label} failed: {stalled} attempts in a row without progress ({error.message})"
                 ) from None
+            delay = min(float(1 << max(stalled - 1, 0)), 10.0)
+            current_deadline().check_sleep(delay, f"the download of {label} could resume")
             ctx.reporter.warning(f"download of {label} interrupted at {file.written} bytes ({error.message}); resuming")
-            ctx.sleep(min(2.0 * max(stalled, 1), 10.0))
+            ctx.sleep(delay)
 
 
 def run(inputs: DownloadInputs, ctx: StepContext) -> None:
     inputs.require_app_id()
     build = resolve_build(ctx, inputs.build_id, inputs.build_number)
-    download_artifacts(ctx, build, inputs.type, inputs.output_dir)
+    download_artifacts(ctx, build, inputs.type, inputs.output_dir, inputs.stall_timeout)
     ctx.result.status = "succeeded"
