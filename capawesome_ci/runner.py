@@ -14,14 +14,17 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from capawesome_ci.ci.detect import make_reporter
 from capawesome_ci.ci.local import LocalReporter
+from capawesome_ci.deadline import deadline_scope, timeout_label
 from capawesome_ci.errors import CiError, ExitCode, InputError, Interrupted, JobEndedError, one_line
 from capawesome_ci.steps.result import PlannedRequest, StepResult
 
@@ -36,22 +39,55 @@ def in_ci(environ: dict[str, str]) -> bool:
     return (ci not in ("", "0", "false")) or any(environ.get(name) for name in CI_ENV_VARS)
 
 
+# What an API token can be: one line of visible ASCII. Anything else (a second line, CR/LF that would
+# add a header, non-ASCII that httpx cannot encode) is a pasting mistake, refused before any request.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
 def resolve_token(args: argparse.Namespace, environ: dict[str, str]) -> str | None:
-    """--token, then --token-file, then CAPAWESOME_CLOUD_TOKEN, then CAPAWESOME_TOKEN; trimmed."""
+    """--token, then --token-file, then CAPAWESOME_CLOUD_TOKEN, then CAPAWESOME_TOKEN; trimmed, checked."""
     if getattr(args, "token", None):
-        return str(args.token).strip() or None
+        return _checked_token(str(args.token), "--token")
     if getattr(args, "token_file", None):
         try:
-            return Path(args.token_file).read_text(encoding="utf-8").strip() or None
+            text = Path(args.token_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise InputError(
-                f"invalid --token-file: cannot read {args.token_file}: {getattr(error, 'strerror', None) or error}"
-            ) from None
+            reason = getattr(error, "strerror", None) or "not a UTF-8 text file"
+            raise InputError(f"invalid --token-file: cannot read {args.token_file}: {reason}") from None
+        return _checked_token(text, "--token-file")
     for name in TOKEN_ENV_VARS:
-        value = environ.get(name, "").strip()
-        if value:
-            return value
+        if environ.get(name, "").strip():
+            return _checked_token(environ[name], name)
     return None
+
+
+def _checked_token(value: str, source: str) -> str | None:
+    """The message never quotes the token: it is a secret even when malformed."""
+    token = value.strip()
+    if not token:
+        return None
+    if len(token.splitlines()) > 1:
+        raise InputError(f"invalid {source}: the token must be a single line")
+    if not _TOKEN.fullmatch(token):
+        raise InputError(f"invalid {source}: the token may only hold visible ASCII characters, no spaces")
+    return token
+
+
+def checked_base_url(value: str, source: str) -> str:
+    """An http(s) URL with a host and no credentials (they would travel to the API as Basic auth)."""
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = value if len(value) <= 100 else value[:99] + "…"
+        raise InputError(f"invalid {source}: expected an http:// or https:// URL with a host (got {shown!r})")
+    if parts.username is not None or parts.password is not None:
+        raise InputError(f"invalid {source}: the URL must not carry credentials; use --token-file for the token")
+    if parts.query or parts.fragment:
+        raise InputError(f"invalid {source}: the URL must not have a query or fragment")
+    return value.strip()
 
 
 def validation_message(error: ValidationError) -> str:
@@ -70,21 +106,36 @@ def validation_message(error: ValidationError) -> str:
     return text  # model-level checks name their inputs themselves
 
 
+@dataclass
+class Signals:
+    received: list[int] = field(default_factory=list)
+    # Set once the step has ended: from then on signals are noted, not raised, so the outputs of an
+    # interrupted step are always written.
+    publishing: bool = False
+
+
+# A runner that gets no answer escalates (GitHub: SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after
+# that); the third signal means even publishing takes too long.
+SIGNALS_BEFORE_FORCED_EXIT = 3
+
+
 @contextmanager
-def signals_raise_interrupted() -> Iterator[None]:
+def signals_raise_interrupted() -> Iterator[Signals]:
     """SIGINT/SIGTERM raise `Interrupted` in the main thread (as PID 1 in a container nothing
-    else would stop us on SIGTERM); a second signal while we cancel exits at once."""
-    received: list[int] = []
+    else would stop us on SIGTERM). A second signal while we cancel interrupts the cancel in turn;
+    the step's outputs are still written."""
+    state = Signals()
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-        if len(received) > 1:
-            os._exit(128 + signum)
-        raise Interrupted(signum)
+        state.received.append(signum)
+        if len(state.received) >= SIGNALS_BEFORE_FORCED_EXIT:
+            os._exit(128 + state.received[0])
+        if not state.publishing:
+            raise Interrupted(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield state
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -115,7 +166,7 @@ def _sandbox_config_from_env(environ: dict[str, str]) -> Any:
     from capawesome_ci.sandbox import SandboxConfig
 
     overrides: dict[str, Any] = {}
-    for field, name, kind in (
+    for setting, name, kind in (
         ("run_seconds", "CAPAWESOME_SANDBOX_RUN_SECONDS", float),
         ("queue_seconds", "CAPAWESOME_SANDBOX_QUEUE_SECONDS", float),
         ("log_lines", "CAPAWESOME_SANDBOX_LOG_LINES", int),
@@ -124,7 +175,7 @@ def _sandbox_config_from_env(environ: dict[str, str]) -> Any:
     ):
         if environ.get(name):
             try:
-                overrides[field] = kind(environ[name])
+                overrides[setting] = kind(environ[name])
             except ValueError:
                 raise InputError(f"invalid {name}: {environ[name]!r} is not a number") from None
             except OSError as error:
@@ -170,12 +221,16 @@ def run_step(
     result = StepResult(command=command, dry_run=args.dry_run)
     exit_code: int = ExitCode.OK
     with ExitStack() as stack:
+        signals = stack.enter_context(signals_raise_interrupted())
         try:
-            stack.enter_context(signals_raise_interrupted())
             token = resolve_token(args, environ)
             if token:
                 reporter.mask(token)
-            base_url = args.base_url or environ.get("CAPAWESOME_CLOUD_BASE_URL") or None
+            base_url = None
+            if args.base_url:
+                base_url = checked_base_url(args.base_url, "--base-url")
+            elif environ.get("CAPAWESOME_CLOUD_BASE_URL", "").strip():
+                base_url = checked_base_url(environ["CAPAWESOME_CLOUD_BASE_URL"], "CAPAWESOME_CLOUD_BASE_URL")
             app_id = args.app_id or environ.get("CAPAWESOME_APP_ID") or None
             given = _with_build_from_environment(model, given, environ, reporter)
             try:
@@ -223,8 +278,11 @@ def run_step(
             ctx = StepContext(
                 platform=platform, reporter=reporter, result=result, dry_run=args.dry_run, environ=environ
             )
-            module.run(inputs, ctx)
+            timeout = getattr(inputs, "timeout", None)
+            with deadline_scope(timeout, timeout_label(timeout) if timeout else "no deadline"):
+                module.run(inputs, ctx)
         except CiError as error:
+            signals.publishing = True
             exit_code = error.exit_code
             naming = getattr(args, "naming", "flag")  # action users know `rollout`, pipe users `ROLLOUT`
             if naming == "input":
@@ -242,11 +300,16 @@ def run_step(
                 result.status = "timed_out" if exit_code == ExitCode.LOCAL_TIMEOUT else "error"
             reporter.error(error.message)
         except Interrupted as interrupt:
-            exit_code = interrupt.exit_code
+            signals.publishing = True
+            first = Interrupted(signals.received[0] if signals.received else interrupt.signum)
+            exit_code = first.exit_code
             result.status = "canceled"
-            result.error = f"interrupted by {signal.Signals(interrupt.signum).name}"
+            result.error = f"interrupted by {signal.Signals(first.signum).name}"
+            if interrupt.in_flight:
+                result.error += f" while {interrupt.in_flight} was in flight: it may have taken effect"
             reporter.error(result.error)
         except Exception as error:  # a bug of ours: one line, the traceback only with --debug
+            signals.publishing = True
             exit_code = INTERNAL_ERROR
             result.status = "error"
             result.error = one_line(f"internal error: {type(error).__name__}: {error}")
@@ -255,6 +318,7 @@ def run_step(
                 import traceback
 
                 reporter.debug(traceback.format_exc())
+        signals.publishing = True
         result.exit_code = int(exit_code)
         if exit_code == ExitCode.OK and result.status == "error":
             result.status = "succeeded"
