@@ -155,7 +155,13 @@ def rotate(cases: list[tuple[str, str, tuple[str, ...]]], count: int) -> list[tu
     ]
 
 
-@pytest.mark.parametrize(("method", "pattern", "command", "index"), rotate(ROUTES, len(HOSTILE_ANSWERS)))
+@pytest.mark.parametrize(
+    ("method", "pattern", "command", "index"),
+    [
+        pytest.param(*case, id=f"{case[0]} {case[1]} {case[2]} {list(HOSTILE_ANSWERS)[case[3]]}")
+        for case in rotate(ROUTES, len(HOSTILE_ANSWERS))
+    ],
+)
 def test_fuzz_hostile_bodies_never_exit_70(
     hostile: Any, hostile_cli: Any, method: str, pattern: str, command: str, index: int
 ) -> None:
