@@ -19,6 +19,7 @@ from capawesome_ci.steps.inputs import (
     parse_artifact_types,
     parse_dotenv,
     parse_key_values,
+    parse_whole_number,
     split_list,
 )
 from capawesome_ci.steps.platform import BuildRequest
@@ -75,6 +76,11 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
         items = [value] if isinstance(value, str) else list(value or [])
         parse_key_values(items, "each --var")
         return items
+
+    @field_validator("share_expires_in_days", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> int | None:
+        return None if value is None else parse_whole_number(value)
 
     @field_validator("download", mode="before")
     @classmethod

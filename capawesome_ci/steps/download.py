@@ -19,6 +19,7 @@ from capawesome_ci.steps.inputs import (
     ARTIFACT_TYPES,
     BuildSelector,
     StepInputs,
+    TimeoutOption,
     parse_artifact_types,
     parse_duration,
 )
@@ -75,18 +76,7 @@ class DownloadOptions(StepInputs):
         return parse_duration(value)
 
 
-class DownloadInputs(DownloadOptions, BuildSelector):
-    timeout: float | None = Field(
-        default=None,
-        description="Give up (exit 124) when the downloads take longer than this (e.g. 10m); default: no limit",
-        json_schema_extra={"metavar": "DURATION"},
-    )
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _timeout(cls, value: Any) -> float | None:
-        return None if value is None else parse_duration(value)
-
+class DownloadInputs(DownloadOptions, BuildSelector, TimeoutOption):
     @model_validator(mode="after")
     def _one_build(self) -> DownloadInputs:
         self.check_one_build()

@@ -75,6 +75,16 @@ def parse_duration(value: Any) -> float:
     return total
 
 
+def parse_whole_number(value: Any) -> int:
+    """'10', 10 → 10: ASCII digits only (int() would take '1_0', '+10' and '١٠')."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip(_BLANKS)
+    if not text.isascii() or not text.isdigit():
+        raise ValueError(f"must be a whole number like 30, got {value!r}")
+    return int(text)
+
+
 def split_list(values: Any) -> list[str]:
     """Repeated flags, comma- or newline-separated values → a flat list without blanks."""
     if values is None:
@@ -176,21 +186,26 @@ class BuildSelector(BaseModel):
             raise ValueError("invalid --build-id: give exactly one of --build-id and --build-number")
 
 
-class WaitOptions(BaseModel):
+class TimeoutOption(BaseModel):
+    """The step's deadline (capawesome_ci/deadline.py): every request, retry, sleep and download in it."""
+
     timeout: float = Field(
         default=3600.0,
-        description="Give up waiting after this long (e.g. 3600, 90m, 1h30m)",
+        description="Give up after this long, exit 124 (e.g. 3600, 90m, 1h30m)",
         json_schema_extra={"metavar": "DURATION"},
-    )
-    cancel_on_timeout: bool = Field(default=True, description="Cancel the cloud job when --timeout is reached")
-    failure_summary: bool = Field(
-        default=False, description="On failure, ask Capawesome Cloud for its AI failure summary"
     )
 
     @field_validator("timeout", mode="before")
     @classmethod
     def _timeout(cls, value: Any) -> float:
         return parse_duration(value)
+
+
+class WaitOptions(TimeoutOption):
+    cancel_on_timeout: bool = Field(default=True, description="Cancel the cloud job when --timeout is reached")
+    failure_summary: bool = Field(
+        default=False, description="On failure, ask Capawesome Cloud for its AI failure summary"
+    )
 
 
 class ChannelOptions(BaseModel):
