@@ -34,7 +34,7 @@ def read_list(environ: dict[str, str], name: str) -> list[str] | None:
     if count is None:
         value = environ.get(name, "").strip()
         return [value] if value else None
-    if not count.isdigit():
+    if not (count.isascii() and count.isdigit()):
         raise InputError(f"invalid variable {name}_COUNT: expected a number, got {count!r}")
     items = [environ.get(f"{name}_{index}", "").strip() for index in range(int(count))]
     return [item for item in items if item]
