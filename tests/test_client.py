@@ -21,7 +21,7 @@ from capawesome_ci.cloud.capawesome import (
     unescape_log_payload,
 )
 from capawesome_ci.cloud.transport import make_http_client
-from capawesome_ci.errors import AuthError, ExitCode, InputError, LocalIOError, NotFoundError
+from capawesome_ci.errors import AuthError, ExitCode, InputError, LocalIOError, NotFoundError, TransientError
 from capawesome_ci.runner import resolve_token
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.download import stream_to_file
@@ -190,7 +190,7 @@ def test_failed_download_leaves_nothing_behind(platform: CapawesomePlatform, tmp
         mock.get(f"{APP}/builds/b1/artifacts/a1/download").mock(
             side_effect=lambda request: httpx.Response(200, stream=BrokenStream(b"x" * 10))
         )
-        with pytest.raises(LocalIOError, match="4 attempts in a row without progress"):
+        with pytest.raises(TransientError, match="4 attempts in a row without progress"):
             stream_to_file(_ctx(platform), artifact, tmp_path / "app.apk")
     assert list(tmp_path.iterdir()) == []
 

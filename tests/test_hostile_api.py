@@ -241,7 +241,7 @@ def test_a_job_id_cannot_climb_out_of_its_path(hostile: Any, hostile_cli: Any) -
 def test_a_dot_job_id_from_the_user_is_refused_with_2(hostile: Any, hostile_cli: Any, job_id: str) -> None:
     result = hostile_cli("wait", "--job-id", job_id, "--json")
     assert result.code == 2
-    assert "invalid id" in error_line(result)
+    assert "invalid --job-id" in error_line(result)
     assert hostile.requests == []
 
 

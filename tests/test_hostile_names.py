@@ -285,6 +285,28 @@ def test_index_html_deleted_after_validation_is_never_uploaded(
     assert list(scratch.iterdir()) == []
 
 
+def test_a_manifest_file_lost_after_hashing_is_exit_8_and_names_the_unfinished_bundle(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = make_site(tmp_path / "www")
+    prepared = live_update.prepare_manifest
+
+    def prepared_then_lost(*args: Any) -> Any:
+        uploads = prepared(*args)
+        (site / "assets" / "app.js").unlink()  # hashed and listed, not yet uploaded
+        return uploads
+
+    monkeypatch.setattr(live_update, "prepare_manifest", prepared_then_lost)
+    code, _ = run_in_process(
+        sandbox, monkeypatch, tmp_path, "live-update", "--path", "www", "--artifact-type", "manifest"
+    )
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert code == 8, captured.err
+    assert len(errors) == 1 and "app.js" in errors[0] and "was created but not finished" in errors[0], captured.err
+    assert "Traceback" not in captured.err
+
+
 # -- numbers and ids typed by users ---------------------------------------------------------------
 # Accepted before (int()/float() semantics), but nan and inf, which are here to stay refused.
 BAD_PERCENTAGES = ["1_0", "١٠", "１０", "1e1", "-0", "+5", "5 %", "nan", "inf"]

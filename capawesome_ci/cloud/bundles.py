@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from capawesome_ci.cloud.paths import segment
+from capawesome_ci.errors import LocalIOError
 from capawesome_ci.steps.platform import BundleRequest, BundleUpload
 
 if TYPE_CHECKING:
@@ -76,6 +77,15 @@ class FilePart:
 
 
 def upload_file(
+    platform: CapawesomePlatform, bundle_id: str, upload: BundleUpload, progress: Callable[[int], None] | None
+) -> str:
+    try:
+        return _upload_file(platform, bundle_id, upload, progress)
+    except OSError as error:  # the file went away (or became unreadable) after it was hashed
+        raise LocalIOError(f"cannot read {upload.name} to upload it: {error.strerror or error}") from None
+
+
+def _upload_file(
     platform: CapawesomePlatform, bundle_id: str, upload: BundleUpload, progress: Callable[[int], None] | None
 ) -> str:
     files_path = f"{platform._app_path}/bundles/{segment(bundle_id)}/files"

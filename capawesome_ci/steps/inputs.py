@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from capawesome_ci.errors import InputError
 from capawesome_ci.steps.names import has_invisible
@@ -33,7 +33,8 @@ _BUILD_NUMBER = re.compile(r"#?([0-9]+)")
 # The blanks trimmed around a typed value (str.strip() would also take Unicode spaces).
 _BLANKS = " \t\r\n"
 # Inputs that name something in the API (ids end up in URL paths): printable text only.
-_NAME_INPUTS = ("app_id", "build_id", "job_id", "deployment_id", "channel", "destination")
+_ID_INPUTS = ("app_id", "build_id", "job_id", "deployment_id")
+_NAME_INPUTS = (*_ID_INPUTS, "channel", "destination")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -155,10 +156,13 @@ class StepInputs(BaseModel):
 
     @field_validator(*_NAME_INPUTS, check_fields=False)  # also the fields subclasses declare
     @classmethod
-    def _printable(cls, value: Any) -> Any:
+    def _printable(cls, value: Any, info: ValidationInfo) -> Any:
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str) and has_invisible(item):
                 raise ValueError(f"must not contain control or invisible characters, got {item!r}")
+            # Ids become path segments, where a dot segment would climb (cloud/paths.py refuses it too).
+            if info.field_name in _ID_INPUTS and item in (".", ".."):
+                raise ValueError(f"an id is never '.' or '..', got {item!r}")
         return value
 
     def require_app_id(self) -> str:

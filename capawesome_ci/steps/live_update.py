@@ -6,13 +6,14 @@ The source is a folder with an index.html, an existing .zip, or a self-hosted bu
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from capawesome_ci.errors import InputError
+from capawesome_ci.errors import CiError, InputError
 from capawesome_ci.steps.build import default_git_ref
 from capawesome_ci.steps.bundle import (
     MANIFEST_NAME,
@@ -182,15 +183,17 @@ def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
         elif inputs.artifact_type == "zip":
             result_upload = prepare_zip(ctx, inputs, key, scratch)
             bundle = ctx.platform.create_bundle(request)
-            file_id = ctx.platform.upload_bundle_file(
-                bundle.id, result_upload, _progress(ctx, "bundle.zip", result_upload.size)
-            )
-            bundle = _finalize(ctx, bundle.id, file_id, bundle.build_id)
+            with _unfinished(bundle.id):
+                file_id = ctx.platform.upload_bundle_file(
+                    bundle.id, result_upload, _progress(ctx, "bundle.zip", result_upload.size)
+                )
+                bundle = _finalize(ctx, bundle.id, file_id, bundle.build_id)
         else:
             uploads = prepare_manifest(ctx, inputs, key, scratch)
             bundle = ctx.platform.create_bundle(request)
-            _upload_all(ctx, bundle.id, uploads)
-            bundle = _finalize(ctx, bundle.id, None, bundle.build_id)
+            with _unfinished(bundle.id):
+                _upload_all(ctx, bundle.id, uploads)
+                bundle = _finalize(ctx, bundle.id, None, bundle.build_id)
             result_upload = uploads[-1]
     ctx.result.artifacts.append(
         ArtifactResult(
@@ -214,6 +217,16 @@ def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
     if inputs.channel:
         deploy_to_channels(ctx, build, inputs.channel, inputs.rollout, inputs.create_channel)
     ctx.result.status = "succeeded"
+
+
+@contextmanager
+def _unfinished(bundle_id: str) -> Iterator[None]:
+    """A failure after the bundle was created says so: it exists, unfinished, and is never deployed."""
+    try:
+        yield
+    except CiError as error:
+        error.message += f" (bundle {bundle_id} was created but not finished; it cannot be deployed)"
+        raise
 
 
 def _finalize(ctx: StepContext, bundle_id: str, file_id: str | None, build_id: str) -> Any:
