@@ -4,46 +4,13 @@ a command's input model (pydantic) is imported only when that command runs."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from capawesome_ci import __version__
+from capawesome_ci.commands import COMMANDS
 
-# command → (module with `run` and an inputs model, the model's name, one-line help)
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "build": (
-        "capawesome_ci.steps.build",
-        "BuildInputs",
-        "trigger a build, wait, then download/deploy/share",
-    ),
-    "wait": (
-        "capawesome_ci.steps.wait",
-        "WaitInputs",
-        "follow a job (or a build's or deployment's job) to its end",
-    ),
-    "download": (
-        "capawesome_ci.steps.download",
-        "DownloadInputs",
-        "download a build's artifacts with sha256",
-    ),
-    "deploy": (
-        "capawesome_ci.steps.deploy",
-        "DeployInputs",
-        "deploy a build to channels or a store destination",
-    ),
-    "rollout": (
-        "capawesome_ci.steps.rollout",
-        "RolloutInputs",
-        "change the rollout of a channel's deployment",
-    ),
-    "live-update": (
-        "capawesome_ci.steps.live_update",
-        "LiveUpdateInputs",
-        "upload a local web build as a (signed) bundle and deploy it to channels",
-    ),
-}
 # Global options that take a value (so the command can be found without parsing everything).
 VALUE_OPTIONS = {
     "--comment-id",
@@ -212,10 +179,10 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"capawesome-ci {__version__}")
     _global_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="<command>", parser_class=OneLineParser)
-    for name, (module_name, model_name, summary) in COMMANDS.items():
-        sub = commands.add_parser(name, help=summary, description=summary)
+    for name, info in COMMANDS.items():
+        sub = commands.add_parser(name, help=info.summary, description=info.summary)
         if name == command:
-            model = getattr(importlib.import_module(module_name), model_name)
+            _, model = info.load()
             add_model_options(sub.add_argument_group(f"{name} options"), model)
         _global_options(sub, suppress=True)
     action = commands.add_parser("action", help="run a step with inputs from INPUT_* variables (container actions)")
@@ -262,11 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_from_environment(args.step, "action")
     if args.command == "pipe":
         return run_pipe()
-    module_name, model_name, _ = COMMANDS[args.command]
-    module = importlib.import_module(module_name)
-    fields = getattr(module, model_name).model_fields
-    given = {name: getattr(args, name) for name in fields if name != "app_id" and hasattr(args, name)}
-    return runner.run_step(args.command, module, getattr(module, model_name), given, args)
+    module, model = COMMANDS[args.command].load()
+    given = {name: getattr(args, name) for name in model.model_fields if name != "app_id" and hasattr(args, name)}
+    return runner.run_step(args.command, module, model, given, args)
 
 
 def _run_from_environment(step: str, source: str) -> int:
@@ -280,9 +245,7 @@ def _run_from_environment(step: str, source: str) -> int:
     from capawesome_ci.errors import InputError
 
     environ = dict(os.environ)
-    module_name, model_name, _ = COMMANDS[step]
-    module = importlib.import_module(module_name)
-    model = getattr(module, model_name)
+    module, model = COMMANDS[step].load()
     try:
         if source == "pipe":
             from capawesome_ci.ci.bitbucket import RESULT_NAME, output_dir, read_pipe_inputs

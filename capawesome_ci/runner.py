@@ -26,7 +26,7 @@ from capawesome_ci.ci.detect import make_reporter
 from capawesome_ci.ci.local import LocalReporter
 from capawesome_ci.deadline import deadline_scope, timeout_label
 from capawesome_ci.errors import CiError, ExitCode, InputError, Interrupted, JobEndedError, one_line
-from capawesome_ci.steps.result import PlannedRequest, StepResult
+from capawesome_ci.result import PlannedRequest, StepResult
 
 TOKEN_ENV_VARS = ("CAPAWESOME_CLOUD_TOKEN", "CAPAWESOME_TOKEN")
 CI_ENV_VARS = ("GITHUB_ACTIONS", "GITLAB_CI", "BITBUCKET_BUILD_NUMBER")

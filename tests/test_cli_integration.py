@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from capawesome_ci.ci.reporter import clean_log_text
 from capawesome_ci.cloud.capawesome import unescape_log_payload
 from capawesome_ci.sandbox import Sandbox
 from capawesome_ci.sandbox.artifacts import artifact_sha256
+from capawesome_ci.text import clean_log_text
 from tests.conftest import CANARY_TOKEN, cli_env, run_cli
 
 

@@ -22,11 +22,11 @@ from capawesome_ci.cloud.capawesome import (
 )
 from capawesome_ci.cloud.transport import make_http_client
 from capawesome_ci.errors import AuthError, ExitCode, InputError, LocalIOError, NotFoundError, TransientError
+from capawesome_ci.platform import Artifact
+from capawesome_ci.result import StepResult
 from capawesome_ci.runner import resolve_token
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.download import stream_to_file
-from capawesome_ci.steps.platform import Artifact
-from capawesome_ci.steps.result import StepResult
 
 BASE = "https://api.test"
 APP = "/v1/apps/app"

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capawesome_ci.cli import COMMANDS, main
+from capawesome_ci.cli import main
+from capawesome_ci.commands import COMMANDS
 from capawesome_ci.steps.inputs import ordered_fields
 from tests import reliability
 
@@ -41,11 +42,9 @@ VALUES = st.one_of(TRICKY, st.text(min_size=0, max_size=40), st.integers(-(10**6
 
 
 def options() -> list[tuple[str, str, bool]]:
-    import importlib
-
     found = []
-    for command, (module_name, model_name, _) in COMMANDS.items():
-        model = getattr(importlib.import_module(module_name), model_name)
+    for command, info in COMMANDS.items():
+        _, model = info.load()
         for name in ordered_fields(model):
             if name != "app_id":
                 found.append((command, "--" + name.replace("_", "-"), model.model_fields[name].annotation is bool))

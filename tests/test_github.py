@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from capawesome_ci.ci import action_yml
 from capawesome_ci.ci.action_inputs import read_input, read_model_inputs
 from capawesome_ci.ci.github import GitHubReporter, command, escape_data, escape_property, format_output
 from capawesome_ci.ci.markdown import render_summary
 from capawesome_ci.ci.summary import summary_sections
+from capawesome_ci.devtools import action_yml
 from capawesome_ci.errors import InputError
+from capawesome_ci.result import ArtifactResult, DeploymentResult, ShareResult, StepResult
 from capawesome_ci.steps.build import BuildInputs
-from capawesome_ci.steps.result import ArtifactResult, DeploymentResult, ShareResult, StepResult
 
 
 def parse_outputs(text: str) -> dict[str, str]:
@@ -170,7 +170,7 @@ def test_booleans_and_lists_as_github_documents() -> None:
 
 
 def test_action_files_match_the_generator() -> None:
-    assert action_yml.main(["--check"]) == 0, "run: python -m capawesome_ci.ci.action_yml"
+    assert action_yml.main(["--check"]) == 0, "run: python -m capawesome_ci.devtools.action_yml"
 
 
 def test_every_step_input_is_in_its_action() -> None:

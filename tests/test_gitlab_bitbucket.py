@@ -12,8 +12,8 @@ from capawesome_ci.ci.detect import detect_ci, make_reporter
 from capawesome_ci.ci.dotenv import MAX_BYTES, dotenv_values, format_dotenv
 from capawesome_ci.ci.gitlab import GitLabReporter, neutralise, section_end, section_start
 from capawesome_ci.errors import InputError
+from capawesome_ci.result import ArtifactResult, DeploymentResult, StepResult
 from capawesome_ci.steps.deploy import DeployInputs
-from capawesome_ci.steps.result import ArtifactResult, DeploymentResult, StepResult
 
 
 def test_dotenv_is_single_line_valid_keys_and_bounded() -> None:

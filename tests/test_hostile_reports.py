@@ -23,9 +23,9 @@ import pytest
 
 from capawesome_ci.ci.dotenv import format_dotenv, gitlab_value, single_line
 from capawesome_ci.ci.github import GitHubReporter
-from capawesome_ci.ci.reporter import SecretRedactor
+from capawesome_ci.ci.redact import SecretRedactor
 from capawesome_ci.ci.review_comment import comment_body, marker
-from capawesome_ci.steps.result import DeploymentResult, StepResult
+from capawesome_ci.result import DeploymentResult, StepResult
 from tests.hostile import Error
 from tests.test_github import parse_outputs
 

@@ -6,9 +6,10 @@ import io
 import json
 
 from capawesome_ci.ci.local import LocalReporter
-from capawesome_ci.ci.reporter import MAX_LINE_CHARS, SecretRedactor, clean_log_text
+from capawesome_ci.ci.redact import SecretRedactor
 from capawesome_ci.ci.summary import summary_sections
-from capawesome_ci.steps.result import ArtifactResult, DeploymentResult, StepResult
+from capawesome_ci.result import ArtifactResult, DeploymentResult, StepResult
+from capawesome_ci.text import MAX_LINE_CHARS, clean_log_text
 
 
 def test_clean_log_text_strips_control_but_can_keep_colours() -> None:

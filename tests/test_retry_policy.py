@@ -13,7 +13,7 @@ from capawesome_ci.cloud import retry
 from capawesome_ci.cloud.capawesome import CapawesomePlatform
 from capawesome_ci.cloud.transport import make_http_client
 from capawesome_ci.errors import AmbiguousMutationError, ApiError, ExitCode, NotFoundError, TransientError
-from capawesome_ci.steps.platform import BuildRequest
+from capawesome_ci.platform import BuildRequest
 
 BASE = "https://api.test"
 RETRIES = retry.RetryPolicy().retries
@@ -66,10 +66,10 @@ def test_retry_table(method: str, outcomes: list[object], calls: int, error: typ
         with make_http_client(BASE, "cap_token") as http:
             platform = CapawesomePlatform(http, "app")
             if error is None:
-                platform._request(method, "/v1/thing")
+                platform.api.request(method, "/v1/thing")
             else:
                 with pytest.raises(error):
-                    platform._request(method, "/v1/thing")
+                    platform.api.request(method, "/v1/thing")
     assert route.call_count == calls
 
 

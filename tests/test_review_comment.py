@@ -12,8 +12,8 @@ import respx
 
 from capawesome_ci.ci.review_comment import marker, post_review_comment
 from capawesome_ci.cli import main
+from capawesome_ci.result import StepResult
 from capawesome_ci.sandbox import Sandbox
-from capawesome_ci.steps.result import StepResult
 
 RESULT = StepResult(command="build", status="succeeded", build_number="7", platform="android")
 API = "https://api.github.example"

@@ -23,8 +23,8 @@ import re
 import shlex
 from typing import Literal
 
-from capawesome_ci.ci.reporter import one_log_line
-from capawesome_ci.steps.result import StepResult
+from capawesome_ci.result import StepResult
+from capawesome_ci.text import one_log_line
 
 DotenvStyle = Literal["shell", "gitlab"]
 

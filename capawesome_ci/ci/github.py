@@ -18,9 +18,10 @@ from typing import Any
 
 from capawesome_ci.ci.local import LocalReporter, RemoteLogSink
 from capawesome_ci.ci.markdown import render_summary
-from capawesome_ci.ci.reporter import LogSink, one_log_line
 from capawesome_ci.ci.summary import summary_sections
-from capawesome_ci.steps.result import StepResult
+from capawesome_ci.reporting import LogSink
+from capawesome_ci.result import StepResult
+from capawesome_ci.text import one_log_line
 
 # GitHub keeps at most 10 error and 10 warning annotations per step.
 MAX_ANNOTATIONS = 10

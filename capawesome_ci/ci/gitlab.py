@@ -16,7 +16,8 @@ from typing import Any
 
 from capawesome_ci.ci.dotenv import DotenvStyle
 from capawesome_ci.ci.local import LocalReporter, RemoteLogSink
-from capawesome_ci.ci.reporter import LogSink, clean_log_text
+from capawesome_ci.reporting import LogSink
+from capawesome_ci.text import clean_log_text
 
 DEFAULT_DOTENV = "capawesome.env"
 DEFAULT_SUMMARY = "capawesome-summary.md"

@@ -12,10 +12,12 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from capawesome_ci.ci.dotenv import DotenvStyle
-from capawesome_ci.ci.reporter import LogSink, SecretRedactor, clean_log_text, one_log_line
+from capawesome_ci.ci.redact import SecretRedactor
 from capawesome_ci.ci.summary import SummarySection, summary_sections
 from capawesome_ci.errors import ExitCode
-from capawesome_ci.steps.result import StepResult
+from capawesome_ci.reporting import LogSink
+from capawesome_ci.result import StepResult
+from capawesome_ci.text import clean_log_text, one_log_line
 
 
 def _is_tty(stream: TextIO) -> bool:

@@ -14,9 +14,9 @@ import html
 import re
 from urllib.parse import quote, urlsplit
 
-from capawesome_ci.ci.reporter import clean_log_text, one_log_line
 from capawesome_ci.ci.summary import SummarySection, Url
-from capawesome_ci.steps.result import StepResult
+from capawesome_ci.result import StepResult
+from capawesome_ci.text import clean_log_text, one_log_line
 
 # GitHub drops a step summary above 1024 KiB; stay well below it.
 SUMMARY_BUDGET_BYTES = 900 * 1024

@@ -13,9 +13,9 @@ import httpx
 
 from capawesome_ci import __version__
 from capawesome_ci.ci.markdown import render_summary
-from capawesome_ci.ci.reporter import one_log_line
 from capawesome_ci.ci.summary import summary_sections
-from capawesome_ci.steps.result import StepResult
+from capawesome_ci.result import StepResult
+from capawesome_ci.text import one_log_line
 
 MAX_BODY = 65_000  # GitHub's limit is 65 536 characters
 PAGE_SIZE = 100

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from capawesome_ci.steps.result import StepResult
+from capawesome_ci.result import StepResult
 
 
 class Url(str):

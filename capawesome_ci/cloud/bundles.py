@@ -1,6 +1,7 @@
 """Live-update bundle upload, as Capawesome Cloud's protocol wants it (api reference §6): create the
 bundle, create each file (inline below 10 MiB, else the multipart flow with 10 MiB parts uploaded
-in parallel, read from disk piece by piece), then finalize."""
+in parallel, read from disk piece by piece), then finalize. None of these requests is repeated
+blindly; a failure after the bundle exists says so."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from capawesome_ci.cloud.api import Api
 from capawesome_ci.cloud.paths import segment
-from capawesome_ci.errors import LocalIOError
-from capawesome_ci.steps.platform import BundleRequest, BundleUpload
+from capawesome_ci.errors import CiError, LocalIOError
+from capawesome_ci.platform import Bundle, BundleRequest, BundleUpload
 
-if TYPE_CHECKING:
-    from capawesome_ci.cloud.capawesome import CapawesomePlatform
+Progress = Callable[[int, int], None]
 
 MULTIPART_THRESHOLD = 10 * 1024 * 1024
 PART_SIZE = 10 * 1024 * 1024
 PART_CONCURRENCY = 4
+FILE_CONCURRENCY = 8  # files of a manifest bundle uploaded at once
 VERSION_FIELDS = {
     "android_min": "minAndroidAppVersionCode",
     "android_max": "maxAndroidAppVersionCode",
@@ -76,19 +78,63 @@ class FilePart:
         return self._position
 
 
-def upload_file(
-    platform: CapawesomePlatform, bundle_id: str, upload: BundleUpload, progress: Callable[[int], None] | None
-) -> str:
+def publish_bundle(
+    api: Api, app_path: str, request: BundleRequest, uploads: list[BundleUpload], progress: Progress | None
+) -> Bundle:
+    """Create the bundle; unless it is self-hosted (`request.url`), upload its files (one zip, or every
+    file of a manifest bundle) and finalize it."""
+    created = api.object("POST", f"{app_path}/bundles", json=bundle_body(request))
+    bundle_id, build_id = created.id("id"), created.maybe_id("appBuildId") or ""
+    if request.url:
+        return Bundle(id=bundle_id, build_id=build_id)
+    bundle_path = f"{app_path}/bundles/{segment(bundle_id)}"
     try:
-        return _upload_file(platform, bundle_id, upload, progress)
+        file_id = _upload_all(api, bundle_path, uploads, progress, zipped=request.artifact_type == "zip")
+        body: dict[str, Any] = {"artifactStatus": "ready"}
+        if file_id:
+            body["appBundleFileId"] = file_id
+        # The answer's body is undocumented beyond the ids it may carry: an empty one is fine.
+        finalized = api.object("PATCH", bundle_path, empty=True, json=body)
+    except CiError as error:
+        error.message += f" (bundle {bundle_id} was created but not finished; it cannot be deployed)"
+        raise
+    return Bundle(id=bundle_id, build_id=finalized.maybe_id("appBuildId") or build_id)
+
+
+def _upload_all(
+    api: Api, bundle_path: str, uploads: list[BundleUpload], progress: Progress | None, *, zipped: bool
+) -> str | None:
+    """The zip's file id (a zip bundle is finalized with it), or None for a manifest bundle."""
+    total = sum(upload.size for upload in uploads)
+    if zipped:
+        (archive,) = uploads
+        return _upload_file(api, bundle_path, archive, None if progress is None else lambda done: progress(done, total))
+    sent = 0
+    lock = threading.Lock()
+
+    def one(upload: BundleUpload) -> str:
+        nonlocal sent
+        file_id = _upload_file(api, bundle_path, upload, None)
+        with lock:
+            sent += upload.size
+            if progress:
+                progress(sent, total)
+        return file_id
+
+    with ThreadPoolExecutor(max_workers=FILE_CONCURRENCY, thread_name_prefix="upload-file") as pool:
+        list(pool.map(one, uploads))
+    return None
+
+
+def _upload_file(api: Api, bundle_path: str, upload: BundleUpload, progress: Callable[[int], None] | None) -> str:
+    try:
+        return _send_file(api, bundle_path, upload, progress)
     except OSError as error:  # the file went away (or became unreadable) after it was hashed
         raise LocalIOError(f"cannot read {upload.name} to upload it: {error.strerror or error}") from None
 
 
-def _upload_file(
-    platform: CapawesomePlatform, bundle_id: str, upload: BundleUpload, progress: Callable[[int], None] | None
-) -> str:
-    files_path = f"{platform._app_path}/bundles/{segment(bundle_id)}/files"
+def _send_file(api: Api, bundle_path: str, upload: BundleUpload, progress: Callable[[int], None] | None) -> str:
+    files_path = f"{bundle_path}/files"
     inline = upload.size < MULTIPART_THRESHOLD
     # Multipart form fields in the official CLI's order; the bytes only for small files.
     parts: list[tuple[str, tuple[str | None, Any, str | None]]] = [("checksum", (None, upload.checksum, None))]
@@ -100,19 +146,17 @@ def _upload_file(
     if upload.signature:
         parts.append(("signature", (None, upload.signature, None)))
     parts.append(("sizeInBytes", (None, str(upload.size), None)))
-    file_id = platform._object("POST", files_path, files=parts).id("id")
+    file_id = api.object("POST", files_path, files=parts).id("id")
     if inline:
         if progress:
             progress(upload.size)
         return file_id
-    _multipart(platform, f"{files_path}/{segment(file_id)}/upload", upload, progress)
+    _multipart(api, f"{files_path}/{segment(file_id)}/upload", upload, progress)
     return file_id
 
 
-def _multipart(
-    platform: CapawesomePlatform, upload_path: str, upload: BundleUpload, progress: Callable[[int], None] | None
-) -> None:
-    upload_id = platform._object("POST", upload_path, params={"action": "mpu-create"}, json={}).token("uploadId")
+def _multipart(api: Api, upload_path: str, upload: BundleUpload, progress: Callable[[int], None] | None) -> None:
+    upload_id = api.object("POST", upload_path, params={"action": "mpu-create"}, json={}).token("uploadId")
     count = max(1, -(-upload.size // PART_SIZE))
     done = 0
     lock = threading.Lock()
@@ -121,7 +165,7 @@ def _multipart(
     def send(number: int) -> dict[str, Any]:
         nonlocal done
         part = FilePart(descriptor, (number - 1) * PART_SIZE, PART_SIZE, upload.size)
-        answer = platform._object(
+        answer = api.object(
             "PUT",  # idempotent: the transport may retry a failed part (httpx rewinds the part)
             upload_path,
             params={"action": "mpu-uploadpart", "uploadId": upload_id},
@@ -141,6 +185,4 @@ def _multipart(
         os.close(descriptor)
     parts.sort(key=lambda part: part["partNumber"])
     # The answer is undocumented (api reference §8): its status is all we use.
-    platform._request(
-        "POST", upload_path, params={"action": "mpu-complete", "uploadId": upload_id}, json={"parts": parts}
-    )
+    api.request("POST", upload_path, params={"action": "mpu-complete", "uploadId": upload_id}, json={"parts": parts})

@@ -20,15 +20,19 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from capawesome_ci.cloud.answers import Record, list_answer, object_answer, unusable
+from capawesome_ci.cloud.answers import Record, list_answer
+from capawesome_ci.cloud.api import Api
 from capawesome_ci.cloud.body_reader import BodyReader
-from capawesome_ci.cloud.bundles import bundle_body, upload_file
+from capawesome_ci.cloud.bundles import publish_bundle
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
 from capawesome_ci.cloud.retry import RESUMED_BY_CALLER
+from capawesome_ci.cloud.transport import PLANNED_ID
 from capawesome_ci.errors import NotFoundError, TransientError
-from capawesome_ci.steps.platform import (
-    PLANNED_ID,
+from capawesome_ci.platform import (
+    PENDING,
+    RUNNING,
+    TERMINAL_JOB_STATUSES,
     App,
     Artifact,
     Build,
@@ -37,6 +41,7 @@ from capawesome_ci.steps.platform import (
     BundleRequest,
     BundleUpload,
     Channel,
+    CloudPlatform,
     Deployment,
     Destination,
     Job,
@@ -48,8 +53,6 @@ DEFAULT_BASE_URL = "https://api.cloud.capawesome.io"
 DEFAULT_CONSOLE_URL = "https://console.cloud.capawesome.io"
 LOG_PAGE_SIZE = 1000
 MAX_LOG_PAGES = 20
-PAGE_SIZE = 100  # what the official SDK asked for
-MAX_PAGES = 100
 
 # Job log payloads carry escape sequences as literal text (`\x1b[32m`); the API doc says clients
 # turn them into real characters. Sanitising for the terminal/CI happens later, in the reporter.
@@ -99,58 +102,26 @@ class _Download:
             raise map_transport_error(error, self._response.request) from error
 
 
-class CapawesomePlatform:
+# Capawesome's job statuses in the normalised vocabulary of capawesome_ci/platform.py.
+JOB_STATUS = {"queued": PENDING, "pending": PENDING, "in_progress": RUNNING}
+
+
+class CapawesomePlatform(CloudPlatform):
+    provider = "capawesome"
+
     def __init__(self, http: httpx.Client, app_id: str) -> None:
         self.http = http
         self.app_id = app_id
         self.base_url = str(http.base_url).rstrip("/")
         self.console_url = console_url_for(self.base_url)
+        self.api = Api(http)
         self._app_path = f"/v1/apps/{segment(app_id)}"
-
-    # -- plumbing ------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send one request; a 2xx answer (body read) or the mapped error."""
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.DecodingError:  # a Content-Encoding the body does not match: the answer, not the link
-            where = wire_path(self.http.build_request(method, path).url)
-            raise unusable(method, where, "a body that does not match its Content-Encoding") from None
-        except httpx.TransportError as error:
-            raise map_transport_error(error, self.http.build_request(method, path)) from None
-        raise_for_response(response)
-        return response
-
-    def _object(self, method: str, path: str, *, empty: bool = False, **kwargs: Any) -> Record:
-        return object_answer(self._request(method, path, **kwargs), empty=empty)
-
-    def _first(self, path: str, key: str, value: str, **params: Any) -> Record | None:
-        """The item whose `key` is exactly `value` from a filtered list (limit 1), or None.
-        Another item means the server ignored the filter: acting on it could hit the wrong object."""
-        items = list_answer(self._request("GET", path, params={**params, key: value, "limit": 1}))
-        for item in items:
-            if item.text(key) == value:
-                return item
-        if items:
-            raise items[0].unusable(f"an item whose {key!r} is not the {value!r} asked for")
-        return None
-
-    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[Record]:
-        """Every item of a paged list; bounded, so a server that ignores `offset` cannot loop us."""
-        for page_number in range(MAX_PAGES):
-            page = list_answer(
-                self._request("GET", path, params={**params, "limit": PAGE_SIZE, "offset": page_number * PAGE_SIZE})
-            )
-            yield from page
-            if len(page) < PAGE_SIZE:
-                return
-        raise unusable("GET", path, f"a list longer than {MAX_PAGES} pages")
 
     def build_url(self, build_id: str) -> str:
         return f"{self.console_url}/apps/{segment(self.app_id)}/builds/{segment(build_id)}"
 
     def _build(self, item: Record) -> Build:
         build_id = item.id("id")
-        planned = build_id == PLANNED_ID
         return Build(
             id=build_id,
             number=item.text("numberAsString"),
@@ -158,8 +129,7 @@ class CapawesomePlatform:
             type=item.text("type"),
             job_id=item.maybe_id("jobId"),
             git_ref=item.text("gitRef"),
-            url=None if planned else self.build_url(build_id),
-            planned=planned,
+            url=None if build_id == PLANNED_ID else self.build_url(build_id),
         )
 
     def _deployment(self, item: Record) -> Deployment:
@@ -171,25 +141,26 @@ class CapawesomePlatform:
             destination_id=item.maybe_id("appDestinationId"),
             job_id=item.maybe_id("jobId"),
             rollout_percentage=from_api_fraction(item.number("rolloutPercentage", maximum=1)),
-            url=f"{self.console_url}/apps/{segment(self.app_id)}/deployments/{segment(deployment_id)}",
-            planned=deployment_id == PLANNED_ID,
+            url=None
+            if deployment_id == PLANNED_ID
+            else f"{self.console_url}/apps/{segment(self.app_id)}/deployments/{segment(deployment_id)}",
         )
 
     @staticmethod
     def _job(item: Record, job_id: str) -> Job:
-        own_id = item.maybe_id("id")
+        # A job without a status cannot be waited for; an unknown one counts as still running.
+        raw = item.token("status")
         return Job(
-            id=own_id or job_id,
-            # A job without a status cannot be waited for; an unknown one is reported, not guessed.
-            status=item.token("status"),
+            id=item.maybe_id("id") or job_id,
+            status=raw if raw in TERMINAL_JOB_STATUSES else JOB_STATUS.get(raw, RUNNING),
+            raw_status=raw,
             status_message=item.text("statusMessage"),
             duration_seconds=item.number("totalTimeInSeconds"),
-            planned=own_id == PLANNED_ID,
         )
 
     # -- apps and builds -----------------------------------------------------------------------
     def get_app(self) -> App:
-        app = self._object("GET", self._app_path)
+        app = self.api.object("GET", self._app_path)
         return App(id=app.maybe_id("id") or self.app_id, name=app.text("name"))
 
     def create_build(self, request: BuildRequest) -> Build:
@@ -198,29 +169,29 @@ class CapawesomePlatform:
         fields = {
             "platform": request.platform,
             "type": request.type,
-            "stack": request.stack,
+            "stack": request.options.get("stack"),
             "gitRef": request.git_ref,
-            "appCertificateName": request.certificate,
+            "appCertificateName": request.options.get("certificate"),
             "appChannelNames": request.channels or None,
-            "appConfigurationName": request.configuration,
-            "appEnvironmentName": request.environment,
+            "appConfigurationName": request.options.get("configuration"),
+            "appEnvironmentName": request.options.get("environment"),
             "adHocEnvironmentVariables": request.variables or None,
         }
         body = {key: value for key, value in fields.items() if value is not None}
-        return self._build(self._object("POST", f"{self._app_path}/builds", json=body))
+        return self._build(self.api.object("POST", f"{self._app_path}/builds", json=body))
 
     def get_build(self, build_id: str) -> Build:
-        return self._build(self._object("GET", f"{self._app_path}/builds/{segment(build_id)}"))
+        return self._build(self.api.object("GET", f"{self._app_path}/builds/{segment(build_id)}"))
 
     def find_build_by_number(self, number: str) -> Build:
-        found = self._first(f"{self._app_path}/builds", "numberAsString", number)
+        found = self.api.first(f"{self._app_path}/builds", "numberAsString", number)
         if found is None:
             raise NotFoundError(f"build number {number} not found in app {self.app_id}")
         return self._build(found)
 
     # -- jobs ---------------------------------------------------------------------------------
     def get_job(self, job_id: str) -> Job:
-        return self._job(self._object("GET", f"/v1/jobs/{segment(job_id)}"), job_id)
+        return self._job(self.api.object("GET", f"/v1/jobs/{segment(job_id)}"), job_id)
 
     def read_log_lines(self, job_id: str, offset: int) -> list[LogLine]:
         """Lines from `offset` on, page by page, so a long log is never fetched twice. At most
@@ -228,7 +199,7 @@ class CapawesomePlatform:
         cannot keep us reading."""
         lines: list[LogLine] = []
         for _ in range(MAX_LOG_PAGES):
-            response = self._request(
+            response = self.api.request(
                 "GET",
                 f"/v1/jobs/{segment(job_id)}/logs",
                 params={"offset": offset + len(lines), "limit": LOG_PAGE_SIZE},
@@ -245,10 +216,10 @@ class CapawesomePlatform:
         return lines
 
     def cancel_job(self, job_id: str) -> Job:
-        return self._job(self._object("PATCH", f"/v1/jobs/{segment(job_id)}", json={"status": "canceled"}), job_id)
+        return self._job(self.api.object("PATCH", f"/v1/jobs/{segment(job_id)}", json={"status": "canceled"}), job_id)
 
     def failure_summary(self, job_id: str) -> str | None:
-        return self._object("POST", f"/v1/jobs/{segment(job_id)}/failure-summary").text("summary")
+        return self.api.object("POST", f"/v1/jobs/{segment(job_id)}/failure-summary").text("summary")
 
     # -- artifacts ----------------------------------------------------------------------------
     def list_artifacts(self, build_id: str) -> list[Artifact]:
@@ -261,7 +232,7 @@ class CapawesomePlatform:
                 file_name=item.text("fileName"),
                 size=item.integer("totalSizeInBytes"),
             )
-            for item in self._pages(f"{self._app_path}/builds/{segment(build_id)}/artifacts", {})
+            for item in self.api.pages(f"{self._app_path}/builds/{segment(build_id)}/artifacts", {})
         ]
 
     @contextmanager
@@ -299,11 +270,11 @@ class CapawesomePlatform:
 
     # -- channels, destinations, deployments --------------------------------------------------
     def find_channel(self, name: str) -> Channel | None:
-        found = self._first(f"{self._app_path}/channels", "name", name)
+        found = self.api.first(f"{self._app_path}/channels", "name", name)
         if found is None:
             return None
         channel_id = found.id("id")
-        channel = self._object(
+        channel = self.api.object(
             "GET", f"{self._app_path}/channels/{segment(channel_id)}", params={"relations": "appDeployment"}
         )
         active = channel.record("appDeployment")
@@ -315,11 +286,11 @@ class CapawesomePlatform:
         )
 
     def create_channel(self, name: str) -> Channel:
-        channel_id = self._object("POST", f"{self._app_path}/channels", json={"name": name}).id("id")
-        return Channel(id=channel_id, name=name, planned=channel_id == PLANNED_ID)
+        channel_id = self.api.object("POST", f"{self._app_path}/channels", json={"name": name}).id("id")
+        return Channel(id=channel_id, name=name)
 
     def find_destination(self, name: str) -> Destination | None:
-        found = self._first(f"{self._app_path}/destinations", "name", name)
+        found = self.api.first(f"{self._app_path}/destinations", "name", name)
         if found is None:
             return None
         return Destination(id=found.id("id"), name=name, platform=found.text("platform"))
@@ -328,7 +299,7 @@ class CapawesomePlatform:
         params = {"appBuildId": build_id}
         if destination_id is not None:
             params["appDestinationId"] = destination_id
-        return [self._deployment(item) for item in self._pages(f"{self._app_path}/deployments", params)]
+        return [self._deployment(item) for item in self.api.pages(f"{self._app_path}/deployments", params)]
 
     def create_deployment(
         self,
@@ -349,15 +320,15 @@ class CapawesomePlatform:
             body["rolloutPercentage"] = to_api_fraction(rollout_percentage)
         if release_notes:
             body["releaseNotes"] = release_notes
-        return self._deployment(self._object("POST", f"{self._app_path}/deployments", json=body))
+        return self._deployment(self.api.object("POST", f"{self._app_path}/deployments", json=body))
 
     def get_deployment(self, deployment_id: str) -> Deployment:
-        return self._deployment(self._object("GET", f"{self._app_path}/deployments/{segment(deployment_id)}"))
+        return self._deployment(self.api.object("GET", f"{self._app_path}/deployments/{segment(deployment_id)}"))
 
     def set_rollout(self, deployment_id: str, rollout_percentage: float) -> Deployment:
         fraction = to_api_fraction(rollout_percentage) or 0.0
         path = f"{self._app_path}/deployments/{segment(deployment_id)}"
-        return self._deployment(self._object("PATCH", path, json={"rolloutPercentage": fraction}))
+        return self._deployment(self.api.object("PATCH", path, json={"rolloutPercentage": fraction}))
 
     # -- shares -------------------------------------------------------------------------------
     def create_share(self, build_id: str, expires_in_days: int | None) -> Share:
@@ -365,7 +336,7 @@ class CapawesomePlatform:
         if expires_in_days:
             expires = datetime.now(timezone.utc) + timedelta(days=expires_in_days)
             body["expiresAt"] = expires.isoformat(timespec="seconds").replace("+00:00", "Z")
-        share = self._object("POST", f"{self._app_path}/builds/{segment(build_id)}/shares", json=body)
+        share = self.api.object("POST", f"{self._app_path}/builds/{segment(build_id)}/shares", json=body)
         share_id = share.id("id")
         url = f"{self.console_url}/app-build-shares/{segment(share_id)}"
         return Share(
@@ -373,24 +344,10 @@ class CapawesomePlatform:
             url=url,
             qr_code_url=f"{self.base_url}/v1/qrcodes?content={quote(url, safe='')}&format=png",
             expires_at=share.text("expiresAt"),
-            planned=share_id == PLANNED_ID,
         )
 
     # -- live-update bundles (cloud/bundles.py has the upload protocol) -----------------------
-    def create_bundle(self, request: BundleRequest) -> Bundle:
-        bundle = self._object("POST", f"{self._app_path}/bundles", json=bundle_body(request))
-        bundle_id = bundle.id("id")
-        return Bundle(id=bundle_id, build_id=bundle.maybe_id("appBuildId") or "", planned=bundle_id == PLANNED_ID)
-
-    def upload_bundle_file(
-        self, bundle_id: str, upload: BundleUpload, progress: Callable[[int], None] | None = None
-    ) -> str:
-        return upload_file(self, bundle_id, upload, progress)
-
-    def finalize_bundle(self, bundle_id: str, file_id: str | None) -> Bundle:
-        body: dict[str, Any] = {"artifactStatus": "ready"}
-        if file_id:
-            body["appBundleFileId"] = file_id
-        # The answer's body is undocumented beyond the ids it may carry: an empty one is fine.
-        bundle = self._object("PATCH", f"{self._app_path}/bundles/{segment(bundle_id)}", empty=True, json=body)
-        return Bundle(id=bundle_id, build_id=bundle.maybe_id("appBuildId") or "", planned=bundle_id == PLANNED_ID)
+    def publish_bundle(
+        self, request: BundleRequest, uploads: list[BundleUpload], progress: Callable[[int, int], None] | None = None
+    ) -> Bundle:
+        return publish_bundle(self.api, self._app_path, request, uploads, progress)

@@ -14,9 +14,10 @@ from capawesome_ci import __version__
 from capawesome_ci.cloud.paths import wire_path
 from capawesome_ci.cloud.redirects import SameOriginRedirects
 from capawesome_ci.cloud.retry import RetryingTransport, RetryPolicy
-from capawesome_ci.steps.platform import PLANNED_ID
 
 USER_AGENT = f"capawesome-ci/{__version__}"
+# The id of everything a dry run would have created (the adapters turn it into no URL).
+PLANNED_ID = "<planned>"
 # Generous read timeout: failure summaries take about a minute; downloads stream chunk by chunk.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=15.0)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from capawesome_ci.platform import PENDING, BuildRequest
+from capawesome_ci.result import ShareResult
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.deploy import check_channels, deploy_to_channels, deploy_to_destination
 from capawesome_ci.steps.download import download_artifacts
@@ -22,8 +24,6 @@ from capawesome_ci.steps.inputs import (
     parse_whole_number,
     split_list,
 )
-from capawesome_ci.steps.platform import BuildRequest
-from capawesome_ci.steps.result import ShareResult
 from capawesome_ci.steps.wait import follow_job
 
 
@@ -120,6 +120,16 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
                 raise ValueError(f"invalid {chained[0]}: it needs the build to finish; drop --no-wait")
         return self
 
+    def platform_options(self) -> dict[str, str]:
+        """What only Capawesome Cloud takes: passed through to the platform as names."""
+        given = {
+            "certificate": self.certificate,
+            "environment": self.environment,
+            "configuration": self.configuration,
+            "stack": self.stack,
+        }
+        return {key: value for key, value in given.items() if value}
+
     def variables(self) -> dict[str, str]:
         """--var wins over the same key in --var-file."""
         return {**(parse_dotenv(self.var_file) if self.var_file else {}), **parse_key_values(self.var, "each --var")}
@@ -150,11 +160,8 @@ def run(inputs: BuildInputs, ctx: StepContext) -> None:
         platform=inputs.platform,
         type=inputs.type,
         git_ref=git_ref,
-        certificate=inputs.certificate,
-        environment=inputs.environment,
-        configuration=inputs.configuration,
-        stack=inputs.stack,
         variables=inputs.variables(),
+        options=inputs.platform_options(),
         # Without waiting we cannot deploy ourselves: let the platform deploy the web build.
         channels=inputs.channel if not inputs.wait else [],
     )
@@ -164,15 +171,15 @@ def run(inputs: BuildInputs, ctx: StepContext) -> None:
     if inputs.wait:
         check_channels(ctx, inputs.channel, inputs.create_channel)  # before a build that takes minutes
     build = ctx.platform.create_build(request)
-    ctx.record_build(build)
-    if build.planned:
+    if ctx.dry_run:  # the build is only planned: there is nothing to follow
         _plan_follow_ups(ctx, inputs)
         ctx.result.status = "succeeded"
         return
+    ctx.record_build(build)
     ctx.reporter.info(f"Started {inputs.platform} build #{build.number} ({build.url})")
     if not inputs.wait or not build.job_id:
         ctx.result.status = "started"
-        ctx.result.job_status = "queued"
+        ctx.result.job_status = PENDING
         return
     follow_job(ctx, build.job_id, f"Capawesome build #{build.number} logs", inputs)
     ctx.reporter.info(f"Build #{build.number} succeeded")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from capawesome_ci.errors import InputError, LocalIOError
-from capawesome_ci.steps.platform import BundleUpload
+from capawesome_ci.platform import BundleUpload
 
 MANIFEST_NAME = "capawesome-live-update-manifest.json"
 IGNORED_NAMES = frozenset({".DS_Store", MANIFEST_NAME})

@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from capawesome_ci.ci.reporter import Reporter
-from capawesome_ci.steps.platform import Build, CloudPlatform
-from capawesome_ci.steps.result import StepResult
+from capawesome_ci.platform import Build, CloudPlatform
+from capawesome_ci.reporting import Reporter
+from capawesome_ci.result import StepResult
 
 
 @dataclass
@@ -23,14 +23,15 @@ class StepContext:
     environ: dict[str, str] = field(default_factory=dict)
 
     def record_build(self, build: Build) -> None:
+        """What is known of an existing build (not of one only planned in a dry run)."""
         result = self.result
-        result.build_id = None if build.planned else build.id
+        result.build_id = build.id
         result.build_number = build.number or result.build_number
         result.build_url = build.url
         result.platform = build.platform or result.platform
         result.build_type = build.type or result.build_type
         result.git_ref = build.git_ref or result.git_ref
-        result.job_id = None if build.planned else (build.job_id or result.job_id)
+        result.job_id = build.job_id or result.job_id
 
 
 def resolve_build(ctx: StepContext, build_id: str | None, build_number: str | None) -> Build:

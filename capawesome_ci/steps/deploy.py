@@ -8,10 +8,10 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from capawesome_ci.errors import NotFoundError
+from capawesome_ci.platform import PENDING, RUNNING, SUCCEEDED, Build, Channel
+from capawesome_ci.result import DeploymentResult
 from capawesome_ci.steps.context import StepContext, resolve_build
 from capawesome_ci.steps.inputs import BuildSelector, DeployOptions, StepInputs, WaitOptions
-from capawesome_ci.steps.platform import Build, Channel
-from capawesome_ci.steps.result import DeploymentResult
 from capawesome_ci.steps.wait import follow_job
 
 # Rollouts are compared at this precision: the API stores a 0..1 fraction.
@@ -78,11 +78,11 @@ def deploy_to_channels(ctx: StepContext, build: Build, names: list[str], rollout
             DeploymentResult(
                 id=deployment.id,
                 channel=name,
-                rollout_percentage=deployment.rollout_percentage if not deployment.planned else rollout,
-                url=None if deployment.planned else deployment.url,
+                rollout_percentage=rollout if ctx.dry_run else deployment.rollout_percentage,
+                url=deployment.url,
             )
         )
-        verb = "Would deploy" if deployment.planned else "Deployed"
+        verb = "Would deploy" if ctx.dry_run else "Deployed"
         ctx.reporter.info(f"{verb} build {_label(build)} to channel {name} at {rollout:g} %")
 
 
@@ -96,7 +96,7 @@ def deploy_to_destination(ctx: StepContext, build: Build, inputs: DeployOptions,
         if earlier.destination_id != destination.id:
             continue
         status = ctx.platform.get_job(earlier.job_id).status if earlier.job_id else None
-        if status in (None, "succeeded", "queued", "pending", "in_progress"):
+        if status in (None, SUCCEEDED, PENDING, RUNNING):
             ctx.reporter.info(f"Build {_label(build)} was already deployed to {name}: nothing sent")
             entry = DeploymentResult(
                 id=earlier.id,
@@ -117,10 +117,10 @@ def deploy_to_destination(ctx: StepContext, build: Build, inputs: DeployOptions,
         id=deployment.id,
         destination=name,
         job_id=deployment.job_id,
-        url=None if deployment.planned else deployment.url,
+        url=deployment.url,
     )
     ctx.result.deployments.append(entry)
-    if deployment.planned:
+    if ctx.dry_run:
         ctx.reporter.info(f"Would deploy build {_label(build)} to destination {name}")
         return
     ctx.reporter.info(f"Deploying build {_label(build)} to destination {name}")

@@ -14,6 +14,8 @@ from pydantic import Field, field_validator, model_validator
 
 from capawesome_ci.deadline import current_deadline
 from capawesome_ci.errors import LocalIOError, NotFoundError, TransientError
+from capawesome_ci.platform import Artifact, ArtifactStream, Build
+from capawesome_ci.result import ArtifactResult
 from capawesome_ci.steps.context import StepContext, resolve_build
 from capawesome_ci.steps.inputs import (
     ARTIFACT_TYPES,
@@ -24,8 +26,6 @@ from capawesome_ci.steps.inputs import (
     parse_duration,
 )
 from capawesome_ci.steps.names import safe_name, unique_name
-from capawesome_ci.steps.platform import Artifact, ArtifactStream, Build
-from capawesome_ci.steps.result import ArtifactResult
 
 # Breaks in a row without progress before a download counts as failed (exit 75).
 DOWNLOAD_ATTEMPTS = 4

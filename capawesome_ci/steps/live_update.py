@@ -6,14 +6,14 @@ The source is a folder with an index.html, an existing .zip, or a self-hosted bu
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from capawesome_ci.errors import CiError, InputError
+from capawesome_ci.errors import InputError
+from capawesome_ci.platform import Build, BundleRequest, BundleUpload
+from capawesome_ci.result import ArtifactResult
 from capawesome_ci.steps.build import default_git_ref
 from capawesome_ci.steps.bundle import (
     MANIFEST_NAME,
@@ -29,13 +29,10 @@ from capawesome_ci.steps.bundle import (
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.deploy import check_channels, deploy_to_channels
 from capawesome_ci.steps.inputs import ChannelOptions, StepInputs, parse_key_values
-from capawesome_ci.steps.platform import Build, BundleRequest, BundleUpload
-from capawesome_ci.steps.result import ArtifactResult
 
 PRIVATE_KEY_ENV = "CAPAWESOME_PRIVATE_KEY"
 PASSPHRASE_ENV = "CAPAWESOME_PRIVATE_KEY_PASSPHRASE"
 MAX_CUSTOM_PROPERTIES = 10
-MANIFEST_CONCURRENCY = 8
 VERSION_INPUTS = ("android_min", "android_max", "android_eq", "ios_min", "ios_max", "ios_eq")
 
 
@@ -125,10 +122,6 @@ def _signing_key(inputs: LiveUpdateInputs, ctx: StepContext) -> Any:
     return load_private_key(text, passphrase)
 
 
-def _progress(ctx: StepContext, label: str, total: int) -> Callable[[int], None]:
-    return lambda done: ctx.reporter.progress(label, done, total)
-
-
 def prepare_zip(ctx: StepContext, inputs: LiveUpdateInputs, key: Any, scratch: Path) -> BundleUpload:
     source = inputs.path
     assert source is not None
@@ -173,38 +166,31 @@ def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
     ctx.result.git_ref, ctx.result.platform = request.git_ref, "web"
     with tempfile.TemporaryDirectory(prefix="capawesome-bundle-") as scratch_name:
         scratch = Path(scratch_name)
+        uploads: list[BundleUpload] = []
         if inputs.url:
             if inputs.path is not None:  # checksum and signature of the self-hosted file
                 request.checksum, _ = sha256_of(inputs.path) if inputs.path.is_file() else (None, 0)
                 if request.checksum and key is not None:
                     request.signature = sign_digest(key, request.checksum)
-            bundle = ctx.platform.create_bundle(request)
-            result_upload = None
         elif inputs.artifact_type == "zip":
-            result_upload = prepare_zip(ctx, inputs, key, scratch)
-            bundle = ctx.platform.create_bundle(request)
-            with _unfinished(bundle.id):
-                file_id = ctx.platform.upload_bundle_file(
-                    bundle.id, result_upload, _progress(ctx, "bundle.zip", result_upload.size)
-                )
-                bundle = _finalize(ctx, bundle.id, file_id, bundle.build_id)
+            uploads = [prepare_zip(ctx, inputs, key, scratch)]
         else:
             uploads = prepare_manifest(ctx, inputs, key, scratch)
-            bundle = ctx.platform.create_bundle(request)
-            with _unfinished(bundle.id):
-                _upload_all(ctx, bundle.id, uploads)
-                bundle = _finalize(ctx, bundle.id, None, bundle.build_id)
-            result_upload = uploads[-1]
+        label = "bundle.zip" if inputs.artifact_type == "zip" else f"{len(uploads)} files"
+        bundle = ctx.platform.publish_bundle(
+            request, uploads, lambda done, total: ctx.reporter.progress(label, done, total)
+        )
+    shown = uploads[-1] if uploads else None  # a manifest bundle is shown by its manifest
     ctx.result.artifacts.append(
         ArtifactResult(
-            id=bundle.id if not bundle.planned else "<planned>",
+            id=bundle.id,
             type=inputs.artifact_type,
             path=str(inputs.path) if inputs.path else inputs.url,
-            size=result_upload.size if result_upload else None,
-            sha256=result_upload.checksum if result_upload else request.checksum,
+            size=shown.size if shown else None,
+            sha256=shown.checksum if shown else request.checksum,
         )
     )
-    if bundle.planned:
+    if ctx.dry_run:
         ctx.result.status = "succeeded"
         if inputs.channel:
             ctx.reporter.info(
@@ -217,36 +203,3 @@ def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
     if inputs.channel:
         deploy_to_channels(ctx, build, inputs.channel, inputs.rollout, inputs.create_channel)
     ctx.result.status = "succeeded"
-
-
-@contextmanager
-def _unfinished(bundle_id: str) -> Iterator[None]:
-    """A failure after the bundle was created says so: it exists, unfinished, and is never deployed."""
-    try:
-        yield
-    except CiError as error:
-        error.message += f" (bundle {bundle_id} was created but not finished; it cannot be deployed)"
-        raise
-
-
-def _finalize(ctx: StepContext, bundle_id: str, file_id: str | None, build_id: str) -> Any:
-    finalized = ctx.platform.finalize_bundle(bundle_id, file_id)
-    finalized.build_id = finalized.build_id or build_id
-    return finalized
-
-
-def _upload_all(ctx: StepContext, bundle_id: str, uploads: list[BundleUpload]) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    total = sum(u.size for u in uploads)
-    sent = 0
-
-    def one(upload: BundleUpload) -> str:
-        nonlocal sent
-        file_id = ctx.platform.upload_bundle_file(bundle_id, upload)
-        sent += upload.size
-        ctx.reporter.progress(f"{len(uploads)} files", sent, total)
-        return file_id
-
-    with ThreadPoolExecutor(max_workers=MANIFEST_CONCURRENCY, thread_name_prefix="upload-file") as pool:
-        list(pool.map(one, uploads))

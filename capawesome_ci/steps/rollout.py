@@ -7,10 +7,10 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from capawesome_ci.errors import NotFoundError
+from capawesome_ci.result import DeploymentResult
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.deploy import ROLLOUT_EPSILON
 from capawesome_ci.steps.inputs import StepInputs, parse_percentage
-from capawesome_ci.steps.result import DeploymentResult
 
 
 class RolloutInputs(StepInputs):
@@ -46,8 +46,8 @@ def run(inputs: RolloutInputs, ctx: StepContext) -> None:
         ctx.reporter.info(f"Channel {channel.name} is already at {inputs.percentage:g} %: nothing to do")
         ctx.result.noop = True
     else:
-        planned = ctx.platform.set_rollout(active.id, inputs.percentage).planned
-        verb = "Would change" if planned else "Changed"
+        ctx.platform.set_rollout(active.id, inputs.percentage)
+        verb = "Would change" if ctx.dry_run else "Changed"
         shown = "?" if previous is None else f"{previous:g}"
         ctx.reporter.info(f"{verb} the rollout of channel {channel.name} from {shown} % to {inputs.percentage:g} %")
     ctx.result.deployments.append(

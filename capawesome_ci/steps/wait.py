@@ -8,7 +8,6 @@ from typing import NoReturn
 
 from pydantic import Field, model_validator
 
-from capawesome_ci.ci.reporter import clean_log_text
 from capawesome_ci.deadline import DeadlineExceeded, deadline_scope, timeout_label
 from capawesome_ci.errors import (
     CiError,
@@ -20,10 +19,11 @@ from capawesome_ci.errors import (
     TransientError,
     UnreachableError,
 )
+from capawesome_ci.platform import Job
+from capawesome_ci.result import FAILURE_LOG_TAIL
 from capawesome_ci.steps.context import StepContext, resolve_build
 from capawesome_ci.steps.inputs import BuildSelector, StepInputs, WaitOptions
-from capawesome_ci.steps.platform import Job
-from capawesome_ci.steps.result import FAILURE_LOG_TAIL
+from capawesome_ci.text import clean_log_text
 
 # Poll quickly while a job starts or logs flow, back off to at most MAX_POLL when it is quiet.
 FIRST_POLL = 1.0
@@ -110,7 +110,7 @@ def follow_job(ctx: StepContext, job_id: str, title: str, options: WaitOptions) 
                         ctx.reporter.warning(f"polling failed ({error.message}); trying again")
                         new_lines = 0
                     if job is not None:
-                        ctx.result.job_status = job.status
+                        ctx.result.job_status, ctx.result.job_status_raw = job.status, job.raw_status
                         if job.terminal:
                             break
                     if deadline.expired:
@@ -123,7 +123,7 @@ def follow_job(ctx: StepContext, job_id: str, title: str, options: WaitOptions) 
             raise
         finally:
             ctx.result.log_tail = list(follower.tail)
-    ctx.result.job_status = job.status
+    ctx.result.job_status, ctx.result.job_status_raw = job.status, job.raw_status
     ctx.result.job_status_message = job.status_message
     if job.duration_seconds is not None:
         ctx.result.duration_seconds = job.duration_seconds
@@ -162,7 +162,7 @@ def _cancel(ctx: StepContext, job_id: str, why: str) -> bool:
     try:
         with deadline_scope(CANCEL_GRACE_SECONDS, f"the cancel grace of {CANCEL_GRACE_SECONDS:g} s", replace=True):
             job = ctx.platform.cancel_job(job_id)
-        ctx.result.job_status = job.status
+        ctx.result.job_status, ctx.result.job_status_raw = job.status, job.raw_status
         return True
     except CiError as error:
         ctx.reporter.warning(f"could not cancel job {job_id}: {error.message}")

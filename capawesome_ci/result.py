@@ -66,7 +66,9 @@ class StepResult(_Camel):
     build_type: str | None = None
     git_ref: str | None = None
     job_id: str | None = None
+    # pending | running | succeeded | failed | canceled | timed_out | rejected (platform.JOB_STATUSES)
     job_status: str | None = None
+    job_status_raw: str | None = None  # the platform's own word for it
     job_status_message: str | None = None
     duration_seconds: float | None = None
     artifacts: list[ArtifactResult] = Field(default_factory=list)
