@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import httpx
 
-FOLLOWED_METHODS = frozenset({"GET", "HEAD"})
+from capawesome_ci.cloud.methods import FOLLOWED_METHODS as FOLLOWED_METHODS  # cloud/errors.py reads it here
+
 MAX_REDIRECTS = 5
 
 

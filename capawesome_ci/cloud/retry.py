@@ -24,10 +24,10 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from capawesome_ci.cloud.methods import IDEMPOTENT_METHODS
 from capawesome_ci.deadline import Deadline, DeadlineExceeded, current_deadline
 from capawesome_ci.errors import Interrupted
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES_IDEMPOTENT = frozenset({500, 502, 503, 504})
 RETRY_STATUSES_ANY_METHOD = frozenset({429})
 # A request extension: the caller resumes after a read that timed out (a download's stall rule), so

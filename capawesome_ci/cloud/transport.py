@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from capawesome_ci import __version__
+from capawesome_ci.cloud.methods import READ_METHODS
 from capawesome_ci.cloud.paths import wire_path
 from capawesome_ci.cloud.redirects import SameOriginRedirects
 from capawesome_ci.cloud.retry import RetryingTransport, RetryPolicy
@@ -20,7 +21,6 @@ USER_AGENT = f"capawesome-ci/{__version__}"
 PLANNED_ID = "<planned>"
 # Generous read timeout: failure summaries take about a minute; downloads stream chunk by chunk.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=15.0)
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Body keys whose values are user data that may be sensitive; a dry-run plan shows only the keys.
 REDACTED_BODY_KEYS = frozenset({"adHocEnvironmentVariables"})
 
