@@ -113,7 +113,7 @@ def test_build_action_outputs_summary_and_files(
         f"{sandbox.config.seed}:{artifact_ids[0]}", 256 * 1024
     )
     assert "| **Build** | \\#1 |" in run.summary  # server text is escaped, so "#1" links no issue
-    assert "app\\-release\\.aab" in run.summary
+    assert "app-release.aab" in run.summary
     assert "::group::Capawesome build #1 logs" in run.logs
     assert "::stop-commands::" in run.logs
     assert f"::add-mask::{sandbox.token}" in run.logs

@@ -94,7 +94,7 @@ def test_publish_writes_outputs_and_summary(tmp_path: Path) -> None:
     assert '"buildId":"b1"' in outputs["result"]
     summary = (tmp_path / "summary").read_text()
     assert "| **Build** | \\#42 |" in summary  # Markdown-escaped: server text is text
-    assert "out\\/app\\.apk" in summary and "25 \\%" in summary
+    assert "out/app.apk" in summary and "25 %" in summary
     assert '<img src="https://api.example/qr?x=1"' in summary
 
 

@@ -2,10 +2,10 @@
 request comment), bounded in size.
 
 Untrusted text (ids, build numbers, channel names, error and log text from the server) renders as
-exactly that text and nothing else: every ASCII punctuation character is backslash-escaped in Markdown
-(CommonMark allows it for each), so no link, image, emphasis, table cell break, raw HTML or autolink
-can form; in HTML blocks it is HTML-escaped. Only URLs we built ourselves (`Url`) become links, labelled
-with the URL itself.
+exactly that text and nothing else: every character that could start Markdown is backslash-escaped
+(CommonMark allows it for any ASCII punctuation), so no link, image, emphasis, table cell break, raw
+HTML or autolink can form; in HTML blocks it is HTML-escaped. Only URLs we built ourselves (`Url`)
+become links, labelled with the URL itself.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from capawesome_ci.text import clean_log_text, one_log_line
 
 # GitHub drops a step summary above 1024 KiB; stay well below it.
 SUMMARY_BUDGET_BYTES = 900 * 1024
-_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+# The characters that start Markdown or HTML (emphasis, code, links, images, raw HTML, entities, table
+# cells, strike-through, headings, issue references) and the two that start GitHub's bare autolinks
+# (`https://…`, `www.…`): escaped, every other character is shown as it is, so summaries stay readable.
+_ACTIVE = re.compile(r"[\\`*_\[\]<>|~&#!]|:(?=//)|(?<=www)\.", re.IGNORECASE)
 # "@name" notifies people in a pull request comment; a zero-width space after "@" keeps it text.
 _MENTION = re.compile(r"@(?=\w)")
 # Characters a link destination keeps as they are; everything else is percent-encoded, so that
@@ -30,7 +33,7 @@ _URL_SAFE = "/:?#&=%~.-_!*,;@+$"
 
 def _inline(text: str) -> str:
     """Untrusted text as inline Markdown that shows exactly it, on one line."""
-    return _MENTION.sub("@\u200b", _PUNCTUATION.sub(lambda m: "\\" + m.group(), one_log_line(text)))
+    return _MENTION.sub("@\u200b", _ACTIVE.sub(lambda m: "\\" + m.group(), one_log_line(text)))
 
 
 def _href(url: str) -> str | None:
