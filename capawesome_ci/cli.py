@@ -13,6 +13,7 @@ from capawesome_ci.commands import COMMANDS
 
 # Global options that take a value (so the command can be found without parsing everything).
 VALUE_OPTIONS = {
+    "--provider",
     "--comment-id",
     "--token",
     "--token-file",
@@ -44,6 +45,12 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     default: Any = argparse.SUPPRESS if suppress else None
     flag_default: Any = argparse.SUPPRESS if suppress else False
     group = parser.add_argument_group("connection and output (also accepted before the command)")
+    group.add_argument(
+        "--provider",
+        default=default,
+        metavar="NAME",
+        help="the platform to drive (default: $CAPAWESOME_CI_PROVIDER or capawesome)",
+    )
     group.add_argument(
         "--token", default=default, help="API token (prefer CAPAWESOME_CLOUD_TOKEN: argv is visible in ps)"
     )
@@ -115,45 +122,31 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     )
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def add_model_options(parser: argparse._ActionsContainer, model: Any) -> None:
-    """One option per input field: bool → --x/--no-x, list → repeatable, anything else → a value
-    that the model validates (so every CI front end shares the same checks and messages)."""
-    from capawesome_ci.steps.inputs import ordered_fields
+    """One option per input field (capawesome_ci/fields.py): bool → --x/--no-x, list → repeatable,
+    anything else → a value that the model validates (so every CI front end shares the same checks
+    and messages)."""
+    from capawesome_ci.fields import field_specs
 
-    for name in ordered_fields(model):
-        info = model.model_fields[name]
-        if name == "app_id":
-            continue  # a global option
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        help_text = (info.description or "").replace("%", "%%")  # argparse formats help with %
-        if info.annotation is bool:
+    for spec in field_specs(model):
+        help_text = spec.help.replace("%", "%%")  # argparse formats help with %
+        if spec.kind == "bool":
             parser.add_argument(
-                _flag(name),
+                spec.flag,
                 action=argparse.BooleanOptionalAction,
                 default=argparse.SUPPRESS,
-                help=f"{help_text} (default: {'yes' if info.default else 'no'})",
+                help=f"{help_text} (default: {'yes' if spec.default == 'true' else 'no'})",
             )
             continue
-        default = info.default
-        if not info.is_required() and default not in (None, [], ()) and info.default_factory is None:
-            shown = int(default) if isinstance(default, float) and default.is_integer() else default
-            help_text += f" (default: {shown})"
-        choices = getattr(info.annotation, "__args__", ())
-        literal = [c for arg in choices for c in getattr(arg, "__args__", ()) if isinstance(c, str)] or [
-            c for c in choices if isinstance(c, str)
-        ]
-        metavar = extra.get("metavar") or ("{" + ",".join(literal) + "}" if literal else name.upper())
-        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "metavar": metavar}
-        if getattr(info.annotation, "__origin__", None) is list:
+        if spec.default is not None:
+            help_text += f" (default: {spec.default})"
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "metavar": spec.metavar}
+        if spec.kind == "list":
             kwargs["action"] = "append"
             kwargs["help"] += " [repeatable]"
-        if info.is_required():
+        if spec.required:
             kwargs["help"] += " [required]"
-        parser.add_argument(_flag(name), **kwargs)
+        parser.add_argument(spec.flag, **kwargs)
 
 
 def _find_command(argv: Sequence[str]) -> str | None:
@@ -169,7 +162,7 @@ def _find_command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def build_parser(command: str | None) -> argparse.ArgumentParser:
+def build_parser(command: str | None, model: Any = None) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="capawesome-ci",
         description="Drive Capawesome Cloud from CI: build, wait, download, deploy, rollout, live-update.",
@@ -182,8 +175,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     for name, info in COMMANDS.items():
         sub = commands.add_parser(name, help=info.summary, description=info.summary)
         if name == command:
-            _, model = info.load()
-            add_model_options(sub.add_argument_group(f"{name} options"), model)
+            add_model_options(sub.add_argument_group(f"{name} options"), model or info.load()[1])
         _global_options(sub, suppress=True)
     action = commands.add_parser("action", help="run a step with inputs from INPUT_* variables (container actions)")
     action.add_argument("step", choices=list(COMMANDS), help="the step to run")
@@ -214,7 +206,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = _find_command(args_list)
-    parser = build_parser(command if command in COMMANDS else None)
+    provider = _find_provider(args_list)
+    model = _step_model(command, provider)
+    parser = build_parser(command if model is not None else None, model)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help(sys.stderr)
@@ -229,9 +223,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_from_environment(args.step, "action")
     if args.command == "pipe":
         return run_pipe()
-    module, model = COMMANDS[args.command].load()
+    from capawesome_ci.settings import RunSettings
+
+    fields = {name: getattr(args, name) for name in RunSettings.__dataclass_fields__ if hasattr(args, name)}
+    settings = RunSettings(**{**fields, "provider": provider or "capawesome"})
     given = {name: getattr(args, name) for name in model.model_fields if name != "app_id" and hasattr(args, name)}
-    return runner.run_step(args.command, module, model, given, args)
+    return runner.run_step(args.command, given, settings)
+
+
+def _step_model(command: str | None, provider: str | None) -> Any:
+    """The inputs model of `command` on `provider` (None when there is no step to run, or the provider
+    is unknown: the runner then says so in one line)."""
+    if command not in COMMANDS:
+        return None
+    from capawesome_ci.errors import InputError
+    from capawesome_ci.providers import get_provider
+
+    _, model = COMMANDS[command].load()
+    try:
+        return get_provider(provider).model(command, model)
+    except InputError:
+        return model
+
+
+def _find_provider(argv: Sequence[str]) -> str | None:
+    """--provider NAME (or =NAME) anywhere on the line, else $CAPAWESOME_CI_PROVIDER."""
+    import os
+
+    from capawesome_ci.providers import PROVIDER_VARIABLE
+
+    for index, arg in enumerate(argv):
+        if arg == "--provider" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--provider="):
+            return arg.split("=", 1)[1]
+    return os.environ.get(PROVIDER_VARIABLE, "").strip() or None
 
 
 def _run_from_environment(step: str, source: str) -> int:
@@ -243,55 +269,53 @@ def _run_from_environment(step: str, source: str) -> int:
     from capawesome_ci.ci.action_inputs import parse_bool, read_input, read_model_inputs
     from capawesome_ci.ci.detect import detect_ci
     from capawesome_ci.errors import InputError
+    from capawesome_ci.naming import INPUTS, VARIABLES
+    from capawesome_ci.providers import PROVIDER_VARIABLE, get_provider
+    from capawesome_ci.settings import RunSettings
 
     environ = dict(os.environ)
-    module, model = COMMANDS[step].load()
     try:
+        if source == "pipe":
+            provider_name = environ.get("PROVIDER") or environ.get(PROVIDER_VARIABLE)
+        else:
+            provider_name = read_input(environ, "provider") or environ.get(PROVIDER_VARIABLE)
+        _, model = COMMANDS[step].load()
+        model = get_provider(provider_name).model(step, model)
+        provider = provider_name or "capawesome"
         if source == "pipe":
             from capawesome_ci.ci.bitbucket import RESULT_NAME, output_dir, read_pipe_inputs
 
             given = read_pipe_inputs(model, environ)
-            connection = {
-                "token": None,  # CAPAWESOME_CLOUD_TOKEN / CAPAWESOME_TOKEN, read like everywhere else
-                "base_url": environ.get("BASE_URL") or None,
-                "app_id": environ.get("APP_ID") or None,
-                "dry_run": parse_bool("DRY_RUN", environ.get("DRY_RUN") or "false"),
-                "output_file": os.path.join(output_dir(environ), RESULT_NAME),
-                "ci": "bitbucket",
-                "comment": False,
-                "comment_id": None,
-                "github_token": None,
-            }
+            settings = RunSettings(
+                provider=provider,
+                # The token: the provider's variables, read like everywhere else.
+                base_url=environ.get("BASE_URL") or None,
+                app_id=environ.get("APP_ID") or None,
+                dry_run=parse_bool("DRY_RUN", environ.get("DRY_RUN") or "false"),
+                output_file=os.path.join(output_dir(environ), RESULT_NAME),
+                ci="bitbucket",
+                naming=VARIABLES,
+            )
         else:
             given = read_model_inputs(model, environ)
-            connection = {
-                "token": read_input(environ, "token"),
-                "base_url": read_input(environ, "base-url"),
-                "app_id": read_input(environ, "app-id"),
-                "dry_run": parse_bool("dry-run", read_input(environ, "dry-run") or "false"),
-                "comment": parse_bool("comment", read_input(environ, "comment") or "false"),
-                "comment_id": read_input(environ, "comment-id"),
-                "github_token": read_input(environ, "github-token"),
+            settings = RunSettings(
+                provider=provider,
+                token=read_input(environ, "token"),
+                base_url=read_input(environ, "base-url"),
+                app_id=read_input(environ, "app-id"),
+                dry_run=parse_bool("dry-run", read_input(environ, "dry-run") or "false"),
+                comment=parse_bool("comment", read_input(environ, "comment") or "false"),
+                comment_id=read_input(environ, "comment-id"),
+                github_token=read_input(environ, "github-token"),
                 # GitLab has no output channel besides files: keep the whole result as one too.
-                "output_file": "capawesome-result.json" if detect_ci(environ) == "gitlab" else None,
-                "ci": None,
-            }
+                output_file="capawesome-result.json" if detect_ci(environ) == "gitlab" else None,
+                naming=INPUTS,
+            )
     except InputError as error:
         prefix = "::error title=capawesome-ci::" if source == "action" else "error: "
-        sys.stderr.write(f"{prefix}{error.message}\n")
+        sys.stderr.write(f"{prefix}{error.render(INPUTS if source == 'action' else VARIABLES)}\n")
         return int(error.exit_code)
-    args = argparse.Namespace(
-        command=step,
-        token_file=None,
-        sandbox=False,
-        json=False,
-        debug=False,
-        dotenv=None,
-        summary_file=None,
-        naming="variable" if source == "pipe" else "input",
-        **connection,
-    )
-    return runner.run_step(step, module, model, given, args, environ)
+    return runner.run_step(step, given, settings, environ)
 
 
 def run_pipe() -> int:

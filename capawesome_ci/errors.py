@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
+
+from capawesome_ci.naming import FLAGS, Naming
 
 
 class ExitCode(enum.IntEnum):
@@ -45,17 +48,49 @@ def one_line(text: str) -> str:
     return _LINE_BREAKING.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
 
 
+# A message that names other inputs: given how the front end names them, the text.
+Mentions = Callable[[Callable[[str], str]], str]
+
+
 class CiError(Exception):
-    """An expected failure: one line for the user and the exit code to leave with."""
+    """An expected failure: one line for the user and the exit code to leave with.
+
+    An input error carries its `field` (a model field name such as `rollout`) and the front end
+    names it its own way (`--rollout`, `input rollout`, `variable ROLLOUT`); a message that mentions
+    other inputs is a function of how they are named (`lambda name: f"... {name('channel')} ..."`).
+    """
 
     exit_code: ExitCode = ExitCode.USAGE
 
-    def __init__(self, message: str, exit_code: ExitCode | None = None) -> None:
-        message = one_line(message)
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self,
+        message: str | Mentions,
+        exit_code: ExitCode | None = None,
+        *,
+        field: str | None = None,
+        problem: str = "invalid",
+    ) -> None:
+        self._text = message
+        self.field = field
+        self.problem = problem  # "invalid" or "missing"
+        self._notes: list[str] = []
         if exit_code is not None:
             self.exit_code = exit_code
+        super().__init__(self.message)
+
+    def render(self, naming: Naming = FLAGS) -> str:
+        text = self._text(naming.name) if callable(self._text) else self._text
+        if self.field is not None:
+            text = f"{self.problem} {naming.label(self.field)}" + (f": {text}" if text else "")
+        return one_line(text + "".join(self._notes))
+
+    @property
+    def message(self) -> str:
+        return self.render()
+
+    def append(self, note: str) -> None:
+        """Add to the message what the caller knows and the raiser did not (e.g. what already exists)."""
+        self._notes.append(note)
 
 
 class InputError(CiError):
@@ -66,6 +101,10 @@ class InputError(CiError):
 
 class AuthError(CiError):
     exit_code = ExitCode.AUTH
+
+    def __init__(self, message: str, *, token_refused: bool = False) -> None:
+        super().__init__(message)
+        self.token_refused = token_refused  # 401: the front end says where the token comes from
 
 
 class NotFoundError(CiError):

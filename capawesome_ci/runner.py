@@ -1,12 +1,13 @@
-"""Runs one step end to end: settings, signals, the client, the step, the result and the exit code.
+"""Runs one step end to end: settings, signals, the platform, the step, the result and the exit code.
 
 Every failure leaves as one line plus its documented exit code, and the result (with every id
 known so far) is still published: in --json, in --output-file, and later in the CI's outputs.
+Nothing here knows a platform: the provider entry (providers.py) says where its token, base URL
+and app id come from, what it can do, and how to reach it or its emulator.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,11 +25,22 @@ from pydantic import BaseModel, ValidationError
 
 from capawesome_ci.ci.detect import make_reporter
 from capawesome_ci.ci.local import LocalReporter
+from capawesome_ci.commands import COMMANDS
 from capawesome_ci.deadline import deadline_scope, timeout_label
-from capawesome_ci.errors import CiError, ExitCode, InputError, Interrupted, JobEndedError, one_line
+from capawesome_ci.errors import (
+    AuthError,
+    CiError,
+    ExitCode,
+    InputError,
+    Interrupted,
+    JobEndedError,
+    one_line,
+)
+from capawesome_ci.platform import NotAvailable
+from capawesome_ci.providers import Connection, Provider, get_provider
 from capawesome_ci.result import PlannedRequest, StepResult
+from capawesome_ci.settings import RunSettings
 
-TOKEN_ENV_VARS = ("CAPAWESOME_CLOUD_TOKEN", "CAPAWESOME_TOKEN")
 CI_ENV_VARS = ("GITHUB_ACTIONS", "GITLAB_CI", "BITBUCKET_BUILD_NUMBER")
 # A bug of ours, not one of the documented outcomes (sysexits EX_SOFTWARE).
 INTERNAL_ERROR = 70
@@ -44,36 +56,38 @@ def in_ci(environ: dict[str, str]) -> bool:
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
-def resolve_token(args: argparse.Namespace, environ: dict[str, str]) -> str | None:
-    """--token, then --token-file, then CAPAWESOME_CLOUD_TOKEN, then CAPAWESOME_TOKEN; trimmed, checked."""
-    if getattr(args, "token", None):
-        return _checked_token(str(args.token), "--token")
-    if getattr(args, "token_file", None):
+def resolve_token(settings: RunSettings, provider: Provider, environ: dict[str, str]) -> str | None:
+    """--token, then --token-file, then the provider's variables in order; trimmed, checked."""
+    if settings.token:
+        return _checked_token(settings.token, InputError("", field="token"))
+    if settings.token_file:
         try:
-            text = Path(args.token_file).read_text(encoding="utf-8")
+            text = Path(settings.token_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or "not a UTF-8 text file"
-            raise InputError(f"invalid --token-file: cannot read {args.token_file}: {reason}") from None
-        return _checked_token(text, "--token-file")
-    for name in TOKEN_ENV_VARS:
+            raise InputError(f"cannot read {settings.token_file}: {reason}", field="token_file") from None
+        return _checked_token(text, InputError("", field="token_file"))
+    for name in provider.token_variables:
         if environ.get(name, "").strip():
-            return _checked_token(environ[name], name)
+            return _checked_token(environ[name], InputError(f"invalid {name}"))
     return None
 
 
-def _checked_token(value: str, source: str) -> str | None:
+def _checked_token(value: str, where: InputError) -> str | None:
     """The message never quotes the token: it is a secret even when malformed."""
     token = value.strip()
     if not token:
         return None
     if len(token.splitlines()) > 1:
-        raise InputError(f"invalid {source}: the token must be a single line")
+        where.append(": the token must be a single line")
+        raise where
     if not _TOKEN.fullmatch(token):
-        raise InputError(f"invalid {source}: the token may only hold visible ASCII characters, no spaces")
+        where.append(": the token may only hold visible ASCII characters, no spaces")
+        raise where
     return token
 
 
-def checked_base_url(value: str, source: str) -> str:
+def checked_base_url(value: str, source: InputError) -> str:
     """An http(s) URL with a host and no credentials (they would travel to the API as Basic auth)."""
     try:
         parts = urlsplit(value.strip())
@@ -82,28 +96,32 @@ def checked_base_url(value: str, source: str) -> str:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         shown = value if len(value) <= 100 else value[:99] + "…"
-        raise InputError(f"invalid {source}: expected an http:// or https:// URL with a host (got {shown!r})")
+        source.append(f": expected an http:// or https:// URL with a host (got {shown!r})")
+        raise source
     if parts.username is not None or parts.password is not None:
-        raise InputError(f"invalid {source}: the URL must not carry credentials; use --token-file for the token")
+        source.append(": the URL must not carry credentials; give the token on its own")
+        raise source
     if parts.query or parts.fragment:
-        raise InputError(f"invalid {source}: the URL must not have a query or fragment")
+        source.append(": the URL must not have a query or fragment")
+        raise source
     return value.strip()
 
 
-def validation_message(error: ValidationError) -> str:
+def validation_error(error: ValidationError) -> InputError:
+    """pydantic's first complaint as our input error, naming the field."""
     first = error.errors()[0]
     location = [str(part) for part in first["loc"] if isinstance(part, str)]
-    flag = "--" + location[0].replace("_", "-") if location else None
+    name = location[0] if location else None
     text = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "missing" and flag:
-        return f"missing {flag}"
-    if first["type"] == "extra_forbidden" and flag:
-        return f"unknown input {flag}"
-    if flag:
-        got = first.get("input")
-        suffix = f" (got {got!r})" if isinstance(got, (str, int, float)) and repr(got) not in text else ""
-        return f"invalid {flag}: {text}{suffix}"
-    return text  # model-level checks name their inputs themselves
+    if name is None:
+        return InputError(text)
+    if first["type"] == "missing":
+        return InputError("", field=name, problem="missing")
+    if first["type"] == "extra_forbidden":
+        return InputError("", field=name, problem="unknown")
+    got = first.get("input")
+    suffix = f" (got {got!r})" if isinstance(got, (str, int, float)) and repr(got) not in text else ""
+    return InputError(text + suffix, field=name)
 
 
 @dataclass
@@ -158,125 +176,101 @@ def _with_build_from_environment(
     return {**given, "build_id": build_id}
 
 
-def _read_public_key(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8")
+def _base_url(settings: RunSettings, provider: Provider, environ: dict[str, str]) -> str | None:
+    if settings.base_url:
+        return checked_base_url(settings.base_url, InputError("", field="base_url"))
+    from_environment = environ.get(provider.base_url_variable, "").strip()
+    if from_environment:
+        return checked_base_url(from_environment, InputError(f"invalid {provider.base_url_variable}"))
+    return None
 
 
-def _sandbox_config_from_env(environ: dict[str, str]) -> Any:
-    from capawesome_ci.sandbox import SandboxConfig
-
-    overrides: dict[str, Any] = {}
-    for setting, name, kind in (
-        ("run_seconds", "CAPAWESOME_SANDBOX_RUN_SECONDS", float),
-        ("queue_seconds", "CAPAWESOME_SANDBOX_QUEUE_SECONDS", float),
-        ("log_lines", "CAPAWESOME_SANDBOX_LOG_LINES", int),
-        ("artifact_size", "CAPAWESOME_SANDBOX_ARTIFACT_SIZE", int),
-        ("public_key_pem", "CAPAWESOME_SANDBOX_PUBLIC_KEY_FILE", _read_public_key),
-    ):
-        if environ.get(name):
-            try:
-                overrides[setting] = kind(environ[name])
-            except ValueError:
-                raise InputError(f"invalid {name}: {environ[name]!r} is not a number") from None
-            except OSError as error:
-                raise InputError(f"invalid {name}: cannot read {environ[name]}: {error.strerror}") from None
-    overrides["faults"] = fault_specs([], environ)
-    return SandboxConfig(**overrides)
+def _refuse_what_the_platform_cannot_do(module: Any, inputs: BaseModel, provider: Provider) -> None:
+    """Before any request: the step, or one of its options, needs a capability the platform lacks."""
+    for capability, field_name in module.needs(inputs):
+        if capability not in provider.capabilities:
+            error = NotAvailable(capability, provider.id)
+            error.field = field_name
+            raise error
 
 
-def fault_specs(given: list[str], environ: dict[str, str]) -> tuple[str, ...]:
-    """--fault values and $CAPAWESOME_SANDBOX_FAULTS (separated by ;), each checked."""
-    from capawesome_ci.sandbox import parse_fault
-
-    specs = tuple(s for s in (*given, *environ.get("CAPAWESOME_SANDBOX_FAULTS", "").split(";")) if s.strip())
-    for spec in specs:
-        try:
-            parse_fault(spec)
-        except ValueError as error:
-            raise InputError(f"invalid --fault (or CAPAWESOME_SANDBOX_FAULTS): {error}") from None
-    return specs
-
-
-def run_step(
-    command: str,
-    module: ModuleType,
-    model: type[BaseModel],
-    given: dict[str, Any],
-    args: argparse.Namespace,
-    environ: dict[str, str] | None = None,
-) -> int:
+def run_step(command: str, given: dict[str, Any], settings: RunSettings, environ: dict[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     try:
         reporter = make_reporter(
-            getattr(args, "ci", None),
+            settings.ci,
             environ,
-            args.json,
-            args.debug,
-            dotenv_path=getattr(args, "dotenv", None),
-            summary_path=getattr(args, "summary_file", None),
+            settings.json,
+            settings.debug,
+            dotenv_path=settings.dotenv,
+            summary_path=settings.summary_file,
         )
     except InputError as error:
-        sys.stderr.write(f"error: {error.message}\n")
+        sys.stderr.write(f"error: {error.render(settings.naming)}\n")
         return int(error.exit_code)
-    result = StepResult(command=command, dry_run=args.dry_run)
+    result = StepResult(command=command, dry_run=settings.dry_run)
     exit_code: int = ExitCode.OK
+    provider: Provider | None = None
     with ExitStack() as stack:
         signals = stack.enter_context(signals_raise_interrupted())
         try:
-            token = resolve_token(args, environ)
+            provider = get_provider(settings.provider)
+            module, model = COMMANDS[command].load()
+            model = provider.model(command, model)
+            token = resolve_token(settings, provider, environ)
             if token:
                 reporter.mask(token)
-            base_url = None
-            if args.base_url:
-                base_url = checked_base_url(args.base_url, "--base-url")
-            elif environ.get("CAPAWESOME_CLOUD_BASE_URL", "").strip():
-                base_url = checked_base_url(environ["CAPAWESOME_CLOUD_BASE_URL"], "CAPAWESOME_CLOUD_BASE_URL")
-            app_id = args.app_id or environ.get("CAPAWESOME_APP_ID") or None
+            base_url = _base_url(settings, provider, environ)
+            app_id = settings.app_id or environ.get(provider.app_id_variable) or None
             given = _with_build_from_environment(model, given, environ, reporter)
             try:
                 inputs = model.model_validate({**given, "app_id": app_id})
             except ValidationError as error:
-                raise InputError(validation_message(error)) from None
+                raise validation_error(error) from None
+            _refuse_what_the_platform_cannot_do(module, inputs, provider)
 
-            use_sandbox = args.sandbox or (not token and not base_url and not in_ci(environ))
+            use_sandbox = settings.sandbox or (not token and not base_url and not in_ci(environ))
             if use_sandbox:
-                from capawesome_ci.sandbox import Sandbox
-
-                if not args.sandbox:
+                if not settings.sandbox:
                     reporter.warning(
-                        "no token given: running against the embedded sandbox "
-                        "(set CAPAWESOME_CLOUD_TOKEN to use Capawesome Cloud)"
+                        f"no token given: running against the embedded sandbox "
+                        f"(set {provider.token_variables[0]} to use {provider.title})"
                     )
-                sandbox = stack.enter_context(Sandbox(_sandbox_config_from_env(environ)))
-                token, base_url = sandbox.token, sandbox.base_url
+                emulator = stack.enter_context(provider.start_emulator(environ))
+                token, base_url = emulator.token, emulator.base_url
                 reporter.mask(token)
                 if not app_id:
-                    inputs = inputs.model_copy(update={"app_id": sandbox.app_id})
-                reporter.info(f"Sandbox: {base_url} (demo app {sandbox.app_id})")
+                    inputs = inputs.model_copy(update={"app_id": emulator.app_id})
+                reporter.info(f"Sandbox: {base_url} (demo app {emulator.app_id})")
             if not token:
-                raise InputError("missing token: set CAPAWESOME_CLOUD_TOKEN (or pass --token-file), or use --sandbox")
+                # Only the CLI has a token file and a sandbox to offer; elsewhere the secret is the way.
+                offer = " (or pass --token-file), or use --sandbox" if settings.naming.kind == "flag" else ""
+                raise InputError(f"missing token: set {provider.token_variables[0]}{offer}")
             result.app_id = getattr(inputs, "app_id", None)
-
-            from capawesome_ci.cloud.capawesome import DEFAULT_BASE_URL, CapawesomePlatform
-            from capawesome_ci.cloud.transport import make_http_client
-            from capawesome_ci.steps.context import StepContext
 
             def plan(method: str, path: str, body: Any) -> None:
                 result.planned_requests.append(PlannedRequest(method=method, path=path, body=body))
                 shown = "" if body is None else " " + json.dumps(body, separators=(",", ":"))
                 reporter.info(f"dry run: would send {method} {path}{shown}")
 
-            http = stack.enter_context(
-                make_http_client(
-                    base_url or DEFAULT_BASE_URL,
-                    token,
-                    dry_run_recorder=plan if args.dry_run else None,
-                    debug=reporter.debug if args.debug else None,
-                )
+            from capawesome_ci.steps.context import StepContext
+
+            connection = Connection(
+                base_url=base_url or provider.default_base_url,
+                token=token,
+                app_id=result.app_id or "",
+                dry_run_recorder=plan if settings.dry_run else None,
+                debug=reporter.debug if settings.debug else None,
             )
-            platform = CapawesomePlatform(http, result.app_id or "")
+            platform = stack.enter_context(provider.connect(connection))
             ctx = StepContext(
-                platform=platform, reporter=reporter, result=result, dry_run=args.dry_run, environ=environ
+                platform=platform,
+                reporter=reporter,
+                result=result,
+                dry_run=settings.dry_run,
+                environ=environ,
+                capabilities=provider.capabilities,
+                title=provider.short_title,
             )
             timeout = getattr(inputs, "timeout", None)
             with deadline_scope(timeout, timeout_label(timeout) if timeout else "no deadline"):
@@ -284,21 +278,14 @@ def run_step(
         except CiError as error:
             signals.publishing = True
             exit_code = error.exit_code
-            naming = getattr(args, "naming", "flag")  # action users know `rollout`, pipe users `ROLLOUT`
-            if naming == "input":
-                error.message = re.sub(r"^(invalid|missing) --([a-z0-9-]+)", r"\1 input \2", error.message)
-            elif naming == "variable":
-                error.message = re.sub(
-                    r"^(invalid|missing) --([a-z0-9-]+)",
-                    lambda m: f"{m.group(1)} variable {m.group(2).upper().replace('-', '_')}",
-                    error.message,
-                )
-            result.error = error.message
+            if isinstance(error, AuthError) and error.token_refused and provider is not None:
+                error.append(f" (the token comes from {provider.token_variables[0]} or the token settings)")
+            result.error = error.render(settings.naming)
             if isinstance(error, JobEndedError):
                 result.status = error.status
             elif result.status in ("error", "succeeded", "started"):
                 result.status = "timed_out" if exit_code == ExitCode.LOCAL_TIMEOUT else "error"
-            reporter.error(error.message)
+            reporter.error(result.error)
         except Interrupted as interrupt:
             signals.publishing = True
             first = Interrupted(signals.received[0] if signals.received else interrupt.signum)
@@ -313,8 +300,8 @@ def run_step(
             exit_code = INTERNAL_ERROR
             result.status = "error"
             result.error = one_line(f"internal error: {type(error).__name__}: {error}")
-            reporter.error(result.error + ("" if args.debug else " (run with --debug for details)"))
-            if args.debug:
+            reporter.error(result.error + ("" if settings.debug else " (run with --debug for details)"))
+            if settings.debug:
                 import traceback
 
                 reporter.debug(traceback.format_exc())
@@ -322,41 +309,43 @@ def run_step(
         result.exit_code = int(exit_code)
         if exit_code == ExitCode.OK and result.status == "error":
             result.status = "succeeded"
-        exit_code = _publish(reporter, result, args, exit_code)
+        exit_code = _publish(reporter, result, settings, exit_code)
     return int(exit_code)
 
 
-def _publish(reporter: LocalReporter, result: StepResult, args: argparse.Namespace, exit_code: int) -> int:
+def _publish(reporter: LocalReporter, result: StepResult, settings: RunSettings, exit_code: int) -> int:
     """Every report is attempted even when one cannot be written (that one is an error line naming it,
     and exit code 8 unless the step failed already); the result on stdout comes last, so that --json
     carries the final exit code."""
     reporter.write_report_files(result)
-    if args.output_file:
+    if settings.output_file:
         text = reporter.redact(json.dumps(result.to_json_dict(), indent=2)) + "\n"
-        reporter.write_report(result, "--output-file", args.output_file, text)
-    if getattr(args, "comment", False):
-        _comment(reporter, result, args)
+        reporter.write_report(result, "--output-file", settings.output_file, text)
+    if settings.comment:
+        _comment(reporter, result, settings)
     reporter.print_result(result)
     return result.exit_code or exit_code
 
 
-def _comment(reporter: LocalReporter, result: StepResult, args: argparse.Namespace) -> None:
+def _comment(reporter: LocalReporter, result: StepResult, settings: RunSettings) -> None:
     from capawesome_ci.ci.detect import detect_ci
     from capawesome_ci.ci.review_comment import post_review_comment
 
     environ = dict(os.environ)
-    kind = args.ci if getattr(args, "ci", None) not in (None, "auto") else detect_ci(environ)
+    kind = settings.ci if settings.ci not in (None, "auto") else detect_ci(environ)
     if kind == "github":
-        token = getattr(args, "github_token", None) or environ.get("GITHUB_TOKEN")
+        token = settings.github_token or environ.get("GITHUB_TOKEN")
     else:
         token = environ.get("CAPAWESOME_GITLAB_TOKEN")
     if token:
         reporter.mask(token)
-    reporter.info(post_review_comment(kind, environ, token, getattr(args, "comment_id", None), result))
+    reporter.info(post_review_comment(kind, environ, token, settings.comment_id, result))
 
 
-def serve_sandbox(args: argparse.Namespace) -> int:
+def serve_sandbox(args: Any) -> int:
+    """`capawesome-ci sandbox serve`: the Capawesome emulator for other clients, until interrupted."""
     from capawesome_ci.sandbox import SandboxConfig, serve_forever
+    from capawesome_ci.sandbox.start import fault_specs, read_public_key
 
     overrides: dict[str, Any] = {
         key: value
@@ -381,7 +370,7 @@ def serve_sandbox(args: argparse.Namespace) -> int:
         return int(ExitCode.USAGE)
     if args.public_key_file:
         try:
-            overrides["public_key_pem"] = _read_public_key(args.public_key_file)
+            overrides["public_key_pem"] = read_public_key(args.public_key_file)
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or "not a PEM text file"
             sys.stderr.write(f"capawesome-ci: error: invalid --public-key-file: {reason}\n")

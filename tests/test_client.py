@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +22,10 @@ from capawesome_ci.cloud.capawesome import (
 from capawesome_ci.cloud.transport import make_http_client
 from capawesome_ci.errors import AuthError, ExitCode, InputError, LocalIOError, NotFoundError, TransientError
 from capawesome_ci.platform import Artifact
+from capawesome_ci.providers import get_provider
 from capawesome_ci.result import StepResult
 from capawesome_ci.runner import resolve_token
+from capawesome_ci.settings import RunSettings
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.download import stream_to_file
 
@@ -43,8 +44,7 @@ def platform() -> Iterator[CapawesomePlatform]:
         yield CapawesomePlatform(http, "app")
 
 
-def args(**values: object) -> argparse.Namespace:
-    return argparse.Namespace(**{"token": None, "token_file": None, **values})
+CAPAWESOME = get_provider("capawesome")
 
 
 @pytest.mark.parametrize(
@@ -58,15 +58,17 @@ def args(**values: object) -> argparse.Namespace:
     ],
 )
 def test_token_sources_in_order(given: dict[str, str], env: dict[str, str], expected: str | None) -> None:
-    assert resolve_token(args(**given), env) == expected
+    assert resolve_token(RunSettings(**given), CAPAWESOME, env) == expected
 
 
 def test_token_file(tmp_path: Path) -> None:
     path = tmp_path / "token"
     path.write_text("cap_from_file\n")
-    assert resolve_token(args(token_file=str(path)), {"CAPAWESOME_CLOUD_TOKEN": "cap_env"}) == "cap_from_file"
+    assert resolve_token(RunSettings(token_file=str(path)), CAPAWESOME, {"CAPAWESOME_CLOUD_TOKEN": "cap_env"}) == (
+        "cap_from_file"
+    )
     with pytest.raises(InputError, match="--token-file"):
-        resolve_token(args(token_file=str(tmp_path / "missing")), {})
+        resolve_token(RunSettings(token_file=str(tmp_path / "missing")), CAPAWESOME, {})
 
 
 @pytest.mark.parametrize(

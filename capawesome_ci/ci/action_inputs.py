@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from capawesome_ci.errors import InputError
+from capawesome_ci.fields import field_specs
 
 TRUE = ("true", "True", "TRUE")
 FALSE = ("false", "False", "FALSE")
 # Inputs every action has besides its step's own fields: name → (description, required, default).
 CONNECTION_INPUTS: dict[str, tuple[str, bool, str | None]] = {
+    "provider": ("The platform to drive (default capawesome)", False, None),
     "token": ("Capawesome Cloud API token (pass a secret: secrets.CAPAWESOME_CLOUD_TOKEN)", False, None),
     "app-id": ("Capawesome Cloud app id", False, None),
     "base-url": ("API base URL (default https://api.cloud.capawesome.io)", False, None),
@@ -30,6 +32,7 @@ CONNECTION_INPUTS: dict[str, tuple[str, bool, str | None]] = {
 
 
 def input_name(field: str) -> str:
+    """A connection setting's or a step field's input name: `app_id` → `app-id` (FieldSpec.input)."""
     return field.replace("_", "-")
 
 
@@ -50,18 +53,17 @@ def parse_bool(name: str, value: str) -> bool:
 
 
 def read_model_inputs(model: Any, environ: dict[str, str]) -> dict[str, Any]:
+    """The step's inputs that are set, by field (capawesome_ci/fields.py): booleans parsed, lists
+    one item per line; the model validates the rest."""
     given: dict[str, Any] = {}
-    for field, info in model.model_fields.items():
-        if field == "app_id":
-            continue
-        name = input_name(field)
-        raw = read_input(environ, name)
+    for spec in field_specs(model):
+        raw = read_input(environ, spec.input)
         if raw is None:
             continue
-        if info.annotation is bool:
-            given[field] = parse_bool(name, raw)
-        elif getattr(info.annotation, "__origin__", None) is list:
-            given[field] = [line.strip() for line in raw.splitlines() if line.strip()]
+        if spec.kind == "bool":
+            given[spec.name] = parse_bool(spec.input, raw)
+        elif spec.kind == "list":
+            given[spec.name] = [line.strip() for line in raw.splitlines() if line.strip()]
         else:
-            given[field] = raw
+            given[spec.name] = raw
     return given

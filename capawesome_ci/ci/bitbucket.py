@@ -41,23 +41,23 @@ def read_list(environ: dict[str, str], name: str) -> list[str] | None:
 
 
 def read_pipe_inputs(model: Any, environ: dict[str, str]) -> dict[str, Any]:
+    """The step's variables that are set, by field (capawesome_ci/fields.py)."""
     from capawesome_ci.ci.action_inputs import parse_bool
+    from capawesome_ci.fields import field_specs
 
     given: dict[str, Any] = {}
-    for field, info in model.model_fields.items():
-        if field == "app_id":
-            continue
-        name = variable_name(field)
-        if getattr(info.annotation, "__origin__", None) is list:
+    for spec in field_specs(model):
+        name = spec.variable
+        if spec.kind == "list":
             # A list may be named in the plural: CHANNELS: [production, beta].
             values = read_list(environ, name) or read_list(environ, f"{name}S")
             if values:
-                given[field] = values
+                given[spec.name] = values
             continue
         raw = environ.get(name, "").strip()
         if not raw:
             continue
-        given[field] = parse_bool(name, raw) if info.annotation is bool else raw
+        given[spec.name] = parse_bool(name, raw) if spec.kind == "bool" else raw
     return given
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from capawesome_ci.cloud.errors import MUTATING_METHODS
+from capawesome_ci.cloud.errors import CHECK_FIRST, MUTATING_METHODS
 from capawesome_ci.cloud.paths import DOT_SEGMENTS, wire_path
 from capawesome_ci.errors import AmbiguousMutationError, TransientError
 
@@ -29,8 +29,7 @@ def unusable(method: str, path: str, detail: str) -> TransientError:
     where = f"{method} {path}"
     if method in MUTATING_METHODS:
         return AmbiguousMutationError(
-            f"{where}: the API answered with {detail}; the change may have taken effect: "
-            "check the Capawesome Cloud console before running again"
+            f"{where}: the API answered with {detail}; the change may have taken effect: {CHECK_FIRST}"
         )
     return TransientError(f"{where}: the API answered with {detail}")
 

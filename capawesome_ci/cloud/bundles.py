@@ -96,7 +96,7 @@ def publish_bundle(
         # The answer's body is undocumented beyond the ids it may carry: an empty one is fine.
         finalized = api.object("PATCH", bundle_path, empty=True, json=body)
     except CiError as error:
-        error.message += f" (bundle {bundle_id} was created but not finished; it cannot be deployed)"
+        error.append(f" (bundle {bundle_id} was created but not finished; it cannot be deployed)")
         raise
     return Bundle(id=bundle_id, build_id=finalized.maybe_id("appBuildId") or build_id)
 

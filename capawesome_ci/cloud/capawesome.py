@@ -27,7 +27,7 @@ from capawesome_ci.cloud.bundles import publish_bundle
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
 from capawesome_ci.cloud.retry import RESUMED_BY_CALLER
-from capawesome_ci.cloud.transport import PLANNED_ID
+from capawesome_ci.cloud.transport import PLANNED_ID, make_http_client
 from capawesome_ci.errors import NotFoundError, TransientError
 from capawesome_ci.platform import (
     PENDING,
@@ -48,8 +48,8 @@ from capawesome_ci.platform import (
     LogLine,
     Share,
 )
+from capawesome_ci.providers import Connection
 
-DEFAULT_BASE_URL = "https://api.cloud.capawesome.io"
 DEFAULT_CONSOLE_URL = "https://console.cloud.capawesome.io"
 LOG_PAGE_SIZE = 1000
 MAX_LOG_PAGES = 20
@@ -104,6 +104,15 @@ class _Download:
 
 # Capawesome's job statuses in the normalised vocabulary of capawesome_ci/platform.py.
 JOB_STATUS = {"queued": PENDING, "pending": PENDING, "in_progress": RUNNING}
+
+
+@contextmanager
+def connect(connection: Connection) -> Iterator[CapawesomePlatform]:
+    """The adapter's entry point (providers.py names it): one client, closed at the end of the run."""
+    with make_http_client(
+        connection.base_url, connection.token, dry_run_recorder=connection.dry_run_recorder, debug=connection.debug
+    ) as http:
+        yield CapawesomePlatform(http, connection.app_id)
 
 
 class CapawesomePlatform(CloudPlatform):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from capawesome_cloud.exceptions import APIConnectionError, CapawesomeCloudError, exception_from_response
 
+from capawesome_ci.cloud.methods import MUTATING_METHODS as MUTATING_METHODS  # cloud/answers.py reads it here
 from capawesome_ci.cloud.paths import wire_path
 from capawesome_ci.cloud.redirects import FOLLOWED_METHODS, redirect_target, same_origin
 from capawesome_ci.cloud.retry import NOT_SENT_ERRORS
@@ -18,8 +19,9 @@ from capawesome_ci.errors import (
     UnreachableError,
 )
 
-MUTATING_METHODS = frozenset({"POST", "PATCH"})
 _MAX_MESSAGE = 300
+# What to do after a change whose outcome is unknown (the platform's own console shows it).
+CHECK_FIRST = "check the platform's console before running again"
 
 
 def _one_line(text: str) -> str:
@@ -43,7 +45,7 @@ def map_sdk_error(error: CapawesomeCloudError) -> CiError:
         if method in MUTATING_METHODS and not not_sent:
             return AmbiguousMutationError(
                 f"{method} {path} lost its connection ({detail}); it was not retried because the "
-                "server may have acted on it: check the Capawesome Cloud console before running again"
+                f"server may have acted on it: {CHECK_FIRST}"
             )
         return UnreachableError(f"{method} {path}: could not reach the API after retries ({detail})")
     response = error.response
@@ -61,13 +63,13 @@ def map_redirect(response: httpx.Response) -> CiError:
     if method in MUTATING_METHODS:
         return AmbiguousMutationError(
             f"{where}: the API answered with a redirect (HTTP {status}), which is never followed for a change; "
-            "the server may have acted on it: check the Capawesome Cloud console before running again"
+            f"the server may have acted on it: {CHECK_FIRST}"
         )
     if target is not None and not same_origin(target, response.request.url):
         origin = f"{target.scheme}://{target.netloc.decode('ascii', 'replace')}"
         return ApiError(
             f"{where}: the API redirected to another origin ({origin}), which is not followed so that the "
-            "token stays with the API: check --base-url (CAPAWESOME_CLOUD_BASE_URL)"
+            "token stays with the API: check the base URL"
         )
     if method not in FOLLOWED_METHODS:
         return TransientError(f"{where}: the API answered with a redirect (HTTP {status}), not followed for a {method}")
@@ -79,12 +81,10 @@ def map_status(status: int, method: str, path: str, message: str) -> CiError:
     message = _one_line(message)
     where = f"{method} {path}".strip()
     if status in (401, 403):
-        hint = (
-            "the token is missing, invalid or expired (set CAPAWESOME_CLOUD_TOKEN)"
-            if status == 401
-            else "the token lacks permission for this app or action"
+        hint = "the token is missing, invalid or expired" if status == 401 else "the token lacks permission"
+        return AuthError(
+            f"{where}: HTTP {status}: {message} — {hint} for this app or action", token_refused=status == 401
         )
-        return AuthError(f"{where}: HTTP {status}: {message} — {hint}")
     if status == 404:
         return NotFoundError(f"{where}: {message}")
     if status == 429:
@@ -93,7 +93,7 @@ def map_status(status: int, method: str, path: str, message: str) -> CiError:
         if method in MUTATING_METHODS:
             return AmbiguousMutationError(
                 f"{where}: HTTP {status} ({message}); it was not retried because the server may have "
-                "acted on it: check the Capawesome Cloud console before running again"
+                f"acted on it: {CHECK_FIRST}"
             )
         return TransientError(f"{where}: HTTP {status} after retries: {message}")
     return ApiError(f"{where}: HTTP {status}: {message}")

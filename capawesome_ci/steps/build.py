@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from capawesome_ci.platform import PENDING, BuildRequest
+from capawesome_ci.errors import InputError
+from capawesome_ci.platform import PENDING, BuildRequest, Capability
 from capawesome_ci.result import ShareResult
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.deploy import check_channels, deploy_to_channels, deploy_to_destination
@@ -16,6 +17,7 @@ from capawesome_ci.steps.download import download_artifacts
 from capawesome_ci.steps.inputs import (
     BUILD_TYPES,
     DeployOptions,
+    Stack,
     StepInputs,
     WaitOptions,
     parse_artifact_types,
@@ -41,7 +43,7 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
     certificate: str | None = Field(default=None, description="Signing certificate name")
     environment: str | None = Field(default=None, description="Environment name")
     configuration: str | None = Field(default=None, description="Build configuration name")
-    stack: Literal["macos-sequoia", "macos-tahoe"] | None = Field(default=None, description="iOS build stack")
+    stack: Stack | None = Field(default=None, description="iOS build stack")
     var: list[str] = Field(
         default_factory=list,
         description="Ad-hoc environment variable KEY=VALUE for the build",
@@ -96,28 +98,27 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
         allowed = BUILD_TYPES[self.platform]
         if self.type is not None and self.type not in allowed:
             expected = ", ".join(allowed) if allowed else "no type for web builds"
-            raise ValueError(
-                f"invalid --type: {self.type!r} does not fit platform {self.platform} (expected {expected})"
-            )
+            raise InputError(f"{self.type!r} does not fit platform {self.platform} (expected {expected})", field="type")
         if self.platform == "web" and self.destination:
-            raise ValueError("invalid --destination: a web build deploys to channels, not to a destination")
+            raise InputError("a web build deploys to channels, not to a destination", field="destination")
         if self.platform != "web" and self.channel:
-            raise ValueError(
-                "invalid --channel: channels take web builds (live updates); use --destination for native builds"
+            raise InputError(
+                lambda name: f"channels take web builds (live updates); use {name('destination')} for native builds",
+                field="channel",
             )
         if not self.wait:
             chained = [
                 flag
                 for flag, on in (
-                    ("--download", bool(self.download)),
-                    ("--destination", bool(self.destination)),
-                    ("--share", self.share),
-                    ("--rollout", self.channel and self.rollout != 100),
+                    ("download", bool(self.download)),
+                    ("destination", bool(self.destination)),
+                    ("share", self.share),
+                    ("rollout", self.channel and self.rollout != 100),
                 )
                 if on
             ]
             if chained:
-                raise ValueError(f"invalid {chained[0]}: it needs the build to finish; drop --no-wait")
+                raise InputError("it needs the build to finish; wait for it", field=chained[0])
         return self
 
     def platform_options(self) -> dict[str, str]:
@@ -181,7 +182,7 @@ def run(inputs: BuildInputs, ctx: StepContext) -> None:
         ctx.result.status = "started"
         ctx.result.job_status = PENDING
         return
-    follow_job(ctx, build.job_id, f"Capawesome build #{build.number} logs", inputs)
+    follow_job(ctx, build.job_id, f"{ctx.title} build #{build.number} logs", inputs)
     ctx.reporter.info(f"Build #{build.number} succeeded")
     if inputs.download:
         types = [] if inputs.download == ["all"] else inputs.download
@@ -214,3 +215,20 @@ def _plan_follow_ups(ctx: StepContext, inputs: BuildInputs) -> None:
         after.append("create a share link")
     if after:
         ctx.reporter.info("dry run: after the build succeeds, would " + "; ".join(after))
+
+
+def needs(inputs: BuildInputs) -> list[tuple[Capability, str | None]]:
+    """What the platform must be able to do for these inputs (checked before any request)."""
+    needed: list[tuple[Capability, str | None]] = [(Capability.BUILD, None)]
+    for capability, field_name, wanted in (
+        (Capability.WAIT, "wait", inputs.wait),
+        (Capability.DOWNLOAD, "download", bool(inputs.download)),
+        (Capability.CHANNELS, "channel", bool(inputs.channel)),
+        (Capability.ROLLOUT, "rollout", bool(inputs.channel) and inputs.rollout != 100),
+        (Capability.DESTINATIONS, "destination", bool(inputs.destination)),
+        (Capability.SHARE, "share", inputs.share),
+        (Capability.FAILURE_SUMMARY, "failure_summary", inputs.failure_summary),
+    ):
+        if wanted:
+            needed.append((capability, field_name))
+    return needed

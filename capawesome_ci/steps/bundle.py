@@ -71,7 +71,7 @@ def bundle_files(folder: Path, warn: Callable[[str], None]) -> list[tuple[Path, 
             source_maps += name.endswith(".map")
             found.append((source, href))
     if "index.html" not in {href for _, href in found}:
-        raise InputError(f"invalid --path: {folder} has no index.html (is it the web build output?)")
+        raise InputError(f"{folder} has no index.html (is it the web build output?)", field="path")
     if source_maps:
         warn(f"the bundle contains {source_maps} source map(s) (*.map): they ship to every device")
     return sorted(found, key=lambda item: item[1])
@@ -90,19 +90,19 @@ def _source(path: Path, real_folder: Path) -> Path | None:
         try:
             target = path.resolve(strict=True)
         except (FileNotFoundError, RuntimeError):  # dangling, or a loop (RuntimeError before 3.13)
-            raise InputError(f"invalid --path: {path} is a broken symlink") from None
+            raise InputError(f"{path} is a broken symlink", field="path") from None
         if not target.is_relative_to(real_folder):
             raise InputError(
-                f"invalid --path: {path} is a symlink to {target}, outside the folder; copy the file in instead"
+                f"{path} is a symlink to {target}, outside the folder; copy the file in instead", field="path"
             )
         mode = target.stat().st_mode
         if not stat.S_ISREG(mode):
             kind = "a folder" if stat.S_ISDIR(mode) else "a special file"
-            raise InputError(f"invalid --path: {path} is a symlink to {kind}; copy the files in instead")
+            raise InputError(f"{path} is a symlink to {kind}; copy the files in instead", field="path")
         return target
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise InputError(f"invalid --path: {path} is a broken symlink") from None
+            raise InputError(f"{path} is a broken symlink", field="path") from None
         raise LocalIOError(f"cannot read {path}: {error.strerror or error}") from None
 
 
@@ -147,15 +147,15 @@ def check_zip(path: Path) -> None:
     except OSError as error:
         raise LocalIOError(f"cannot read {path}: {error.strerror or error}") from None
     except (zipfile.BadZipFile, EOFError, ValueError) as error:
-        raise InputError(f"invalid --path: {path} is not a valid zip ({error})") from None
+        raise InputError(f"{path} is not a valid zip ({error})", field="path") from None
     for entry in entries:
         name = entry.filename
         if name.startswith("/") or "\\" in name or _DRIVE.match(name) or ".." in name.split("/"):
-            raise InputError(f"invalid --path: {path} has an entry {name!r} that points outside the bundle")
+            raise InputError(f"{path} has an entry {name!r} that points outside the bundle", field="path")
         if entry.create_system == 3 and stat.S_ISLNK(entry.external_attr >> 16):
-            raise InputError(f"invalid --path: {path} has a symlink entry {name!r}; zip the files themselves")
+            raise InputError(f"{path} has a symlink entry {name!r}; zip the files themselves", field="path")
     if "index.html" not in {entry.filename for entry in entries}:
-        raise InputError(f"invalid --path: {path} has no index.html at its root")
+        raise InputError(f"{path} has no index.html at its root", field="path")
 
 
 def manifest_entries(files: list[BundleUpload]) -> bytes:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from capawesome_ci.platform import Build, CloudPlatform
+from capawesome_ci.platform import Build, Capability, CloudPlatform
 from capawesome_ci.reporting import Reporter
 from capawesome_ci.result import StepResult
 
@@ -21,6 +21,12 @@ class StepContext:
     monotonic: Callable[[], float] = time.monotonic
     # CI commit variables (GITHUB_SHA, CI_COMMIT_SHA, …) used for defaults such as the git ref.
     environ: dict[str, str] = field(default_factory=dict)
+    # What the platform can do (the runner refused the rest up front), and how log titles name it.
+    capabilities: frozenset[Capability] = frozenset(Capability)
+    title: str = "Cloud"
+
+    def can(self, capability: Capability) -> bool:
+        return capability in self.capabilities
 
     def record_build(self, build: Build) -> None:
         """What is known of an existing build (not of one only planned in a dry run)."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from capawesome_ci.errors import NotFoundError
-from capawesome_ci.platform import PENDING, RUNNING, SUCCEEDED, Build, Channel
+from capawesome_ci.errors import InputError, NotFoundError
+from capawesome_ci.platform import PENDING, RUNNING, SUCCEEDED, Build, Capability, Channel
 from capawesome_ci.result import DeploymentResult
 from capawesome_ci.steps.context import StepContext, resolve_build
 from capawesome_ci.steps.inputs import BuildSelector, DeployOptions, StepInputs, WaitOptions
@@ -25,7 +25,11 @@ class DeployInputs(StepInputs, BuildSelector, DeployOptions, WaitOptions):
     def _targets(self) -> DeployInputs:
         self.check_one_build()
         if not self.channel and not self.destination:
-            raise ValueError("missing --channel: give --channel NAME (repeatable) and/or --destination NAME")
+            raise InputError(
+                lambda name: f"give {name('channel')} (one or more) and/or {name('destination')}",
+                field="channel",
+                problem="missing",
+            )
         return self
 
 
@@ -45,7 +49,9 @@ def _channel(ctx: StepContext, name: str, create: bool) -> Channel:
 
 def _missing_channel(ctx: StepContext, name: str) -> NotFoundError:
     return NotFoundError(
-        f"channel {name!r} not found in app {ctx.platform.app_id} (pass --create-channel to create it)"
+        lambda input_name: (
+            f"channel {name!r} not found in app {ctx.platform.app_id} (set {input_name('create_channel')} to create it)"
+        )
     )
 
 
@@ -108,7 +114,7 @@ def deploy_to_destination(ctx: StepContext, build: Build, inputs: DeployOptions,
             )
             ctx.result.deployments.append(entry)
             if wait is not None and earlier.job_id and status != "succeeded":
-                entry.job_status = follow_job(ctx, earlier.job_id, f"Capawesome deployment to {name}", wait).status
+                entry.job_status = follow_job(ctx, earlier.job_id, f"{ctx.title} deployment to {name}", wait).status
             return
     deployment = ctx.platform.create_deployment(
         build.id, destination=destination, release_notes=inputs.release_notes_dict()
@@ -126,7 +132,7 @@ def deploy_to_destination(ctx: StepContext, build: Build, inputs: DeployOptions,
     ctx.reporter.info(f"Deploying build {_label(build)} to destination {name}")
     if wait is not None and deployment.job_id:
         try:
-            follow_job(ctx, deployment.job_id, f"Capawesome deployment to {name}", wait)
+            follow_job(ctx, deployment.job_id, f"{ctx.title} deployment to {name}", wait)
         finally:
             entry.job_status = ctx.result.job_status
 
@@ -140,3 +146,17 @@ def run(inputs: DeployInputs, ctx: StepContext) -> None:
         deploy_to_destination(ctx, build, inputs, inputs if inputs.wait else None)
     ctx.result.noop = all(d.noop for d in ctx.result.deployments)
     ctx.result.status = "succeeded"
+
+
+def needs(inputs: DeployInputs) -> list[tuple[Capability, str | None]]:
+    """What the platform must be able to do for these inputs (checked before any request)."""
+    needed: list[tuple[Capability, str | None]] = []
+    if inputs.channel:
+        needed.append((Capability.CHANNELS, "channel"))
+        if inputs.rollout != 100:
+            needed.append((Capability.ROLLOUT, "rollout"))
+    if inputs.destination:
+        needed.append((Capability.DESTINATIONS, "destination"))
+    if inputs.build_number:
+        needed.append((Capability.BUILD_NUMBERS, "build_number"))
+    return needed

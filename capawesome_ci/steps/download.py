@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from capawesome_ci.deadline import current_deadline
 from capawesome_ci.errors import LocalIOError, NotFoundError, TransientError
-from capawesome_ci.platform import Artifact, ArtifactStream, Build
+from capawesome_ci.platform import Artifact, ArtifactStream, Build, Capability
 from capawesome_ci.result import ArtifactResult
 from capawesome_ci.steps.context import StepContext, resolve_build
 from capawesome_ci.steps.inputs import (
@@ -128,7 +128,7 @@ def download_artifacts(
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise LocalIOError(f"invalid --output-dir: cannot create {output_dir}: {error.strerror}") from None
+        raise LocalIOError(f"cannot create {output_dir}: {error.strerror}", field="output_dir") from None
     taken: set[str] = set()
     for artifact in artifacts:
         target = output_dir / unique_name(safe_file_name(artifact, build), taken)
@@ -326,3 +326,11 @@ def run(inputs: DownloadInputs, ctx: StepContext) -> None:
     build = resolve_build(ctx, inputs.build_id, inputs.build_number)
     download_artifacts(ctx, build, inputs.type, inputs.output_dir, inputs.stall_timeout)
     ctx.result.status = "succeeded"
+
+
+def needs(inputs: DownloadInputs) -> list[tuple[Capability, str | None]]:
+    """What the platform must be able to do for these inputs (checked before any request)."""
+    needed: list[tuple[Capability, str | None]] = [(Capability.DOWNLOAD, None)]
+    if inputs.build_number:
+        needed.append((Capability.BUILD_NUMBERS, "build_number"))
+    return needed

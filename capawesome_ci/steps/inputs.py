@@ -10,11 +10,12 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from capawesome_ci.errors import InputError
+from capawesome_ci.fields import ordered_fields as ordered_fields  # where it lived: still importable here
 from capawesome_ci.steps.names import has_invisible
 
 ARTIFACT_TYPES = ("apk", "aab", "ipa", "zip", "dsym", "app", "xcarchive", "manifest")
@@ -23,12 +24,15 @@ BUILD_TYPES = {
     "ios": ("simulator", "development", "ad-hoc", "app-store", "enterprise"),
     "web": (),
 }
-STACKS = ("macos-sequoia", "macos-tahoe")
+# The iOS build stacks: the type of BuildInputs.stack, and its values.
+Stack = Literal["macos-sequoia", "macos-tahoe"]
+STACKS: tuple[str, ...] = get_args(Stack)
 # Numbers typed by users: ASCII digits only. int()/float() would also take `1_0`, `١٠`, `１０`,
 # `1e3`, `nan` and `inf`, which no one means as a rollout or a timeout.
+# The text forms are public: capawesome_ci/fields.py gives the same regexes to GitLab's `regex:`.
 _DECIMAL = r"[0-9]+(?:\.[0-9]+)?"
-_PERCENTAGE = re.compile(rf"({_DECIMAL})%?")
-_DURATION = re.compile(rf"(?:({_DECIMAL})h)?(?:({_DECIMAL})m)?(?:({_DECIMAL})s?)?")
+PERCENTAGE = re.compile(rf"({_DECIMAL})%?")
+DURATION = re.compile(rf"(?:({_DECIMAL})h)?(?:({_DECIMAL})m)?(?:({_DECIMAL})s?)?", re.IGNORECASE)
 _BUILD_NUMBER = re.compile(r"#?([0-9]+)")
 # The blanks trimmed around a typed value (str.strip() would also take Unicode spaces).
 _BLANKS = " \t\r\n"
@@ -53,7 +57,7 @@ def parse_percentage(value: Any) -> float:
     """'25', '25%', ' 12.5 ', 12.5 → 25.0 / 12.5; 0–100 inclusive."""
     number = _number(value)
     if number is None:
-        match = _PERCENTAGE.fullmatch(str(value).strip(_BLANKS))
+        match = PERCENTAGE.fullmatch(str(value).strip(_BLANKS))
         if not match:
             raise ValueError(f"must be a number from 0 to 100 like 25 or 12.5%, got {value!r}")
         number = float(match.group(1))
@@ -66,7 +70,7 @@ def parse_duration(value: Any) -> float:
     """'3600', '90s', '45m', '1h30m' → seconds (> 0)."""
     total = _number(value)
     if total is None:
-        match = _DURATION.fullmatch(str(value).strip(_BLANKS).lower().replace(" ", ""))
+        match = DURATION.fullmatch(str(value).strip(_BLANKS).lower().replace(" ", ""))
         if not match or not any(match.groups()):
             raise ValueError(f"must be a duration like 3600, 90s, 45m or 1h30m, got {value!r}")
         hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
@@ -118,9 +122,9 @@ def parse_dotenv(path: Path) -> dict[str, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise InputError(f"invalid --var-file: cannot read {path}: {error.strerror or error}") from None
+        raise InputError(f"cannot read {path}: {error.strerror or error}", field="var_file") from None
     except UnicodeDecodeError:
-        raise InputError(f"invalid --var-file: {path} is not UTF-8 text") from None
+        raise InputError(f"{path} is not UTF-8 text", field="var_file") from None
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -130,20 +134,12 @@ def parse_dotenv(path: Path) -> dict[str, str]:
         key, sep, value = line.partition("=")
         key = key.strip()
         if not sep or not _ENV_KEY.match(key):
-            raise InputError(f"invalid --var-file: {path}:{number} is not KEY=VALUE")
+            raise InputError(f"{path}:{number} is not KEY=VALUE", field="var_file")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         values[key] = value
     return values
-
-
-def ordered_fields(model: type[BaseModel]) -> list[str]:
-    """The model's own fields first, then the inherited ones: how help texts list them."""
-    import inspect
-
-    own = [name for name in inspect.get_annotations(model) if name in model.model_fields]
-    return own + [name for name in model.model_fields if name not in own]
 
 
 class StepInputs(BaseModel):
@@ -187,7 +183,9 @@ class BuildSelector(BaseModel):
 
     def check_one_build(self) -> None:
         if bool(self.build_id) == bool(self.build_number):
-            raise ValueError("invalid --build-id: give exactly one of --build-id and --build-number")
+            raise InputError(
+                lambda name: f"give exactly one of {name('build_id')} and {name('build_number')}", field="build_id"
+            )
 
 
 class TimeoutOption(BaseModel):
@@ -254,9 +252,12 @@ class DeployOptions(ChannelOptions):
     @model_validator(mode="after")
     def _release_notes_need_destination(self) -> DeployOptions:
         if (self.release_notes or self.release_notes_file) and not self.destination:
-            raise ValueError("invalid --release-notes: release notes apply only to a --destination")
+            raise InputError(lambda name: f"release notes apply only to a {name('destination')}", field="release_notes")
         if self.release_notes and self.release_notes_file:
-            raise ValueError("invalid --release-notes-file: give --release-notes or --release-notes-file, not both")
+            raise InputError(
+                lambda name: f"give {name('release_notes')} or {name('release_notes_file')}, not both",
+                field="release_notes_file",
+            )
         self.release_notes_dict()  # fail now, before any request, on an unreadable file
         return self
 
@@ -272,16 +273,16 @@ def read_release_notes(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(
-            f"invalid --release-notes-file: cannot read {path}: {getattr(error, 'strerror', None) or error}"
+            f"cannot read {path}: {getattr(error, 'strerror', None) or error}", field="release_notes_file"
         ) from None
     if not text.lstrip().startswith("{"):
         return {"default": text.strip()}
     try:
         notes = json.loads(text)
     except ValueError as error:
-        raise InputError(f"invalid --release-notes-file: not valid JSON: {error}") from None
+        raise InputError(f"not valid JSON: {error}", field="release_notes_file") from None
     if not isinstance(notes, dict) or not all(isinstance(v, str) for v in notes.values()):
-        raise InputError("invalid --release-notes-file: the JSON must map locales to strings")
+        raise InputError("the JSON must map locales to strings", field="release_notes_file")
     if "default" not in notes:
-        raise InputError('invalid --release-notes-file: the JSON needs a "default" entry')
+        raise InputError('the JSON needs a "default" entry', field="release_notes_file")
     return notes

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from capawesome_ci.errors import InputError
-from capawesome_ci.platform import Build, BundleRequest, BundleUpload
+from capawesome_ci.platform import Build, BundleRequest, BundleUpload, Capability
 from capawesome_ci.result import ArtifactResult
 from capawesome_ci.steps.build import default_git_ref
 from capawesome_ci.steps.bundle import (
@@ -84,16 +84,20 @@ class LiveUpdateInputs(StepInputs, ChannelOptions):
     @model_validator(mode="after")
     def _source(self) -> LiveUpdateInputs:
         if not self.path and not self.url:
-            raise ValueError("missing --path: give the web build folder (or a .zip) with --path, or --url")
+            raise InputError(
+                lambda name: f"give the web build folder (or a .zip) with {name('path')}, or {name('url')}",
+                field="path",
+                problem="missing",
+            )
         if self.url and not self.url.startswith("https://"):
-            raise ValueError("invalid --url: a self-hosted bundle must be served over https://")
+            raise InputError("a self-hosted bundle must be served over https://", field="url")
         if self.url and self.artifact_type != "zip":
-            raise ValueError("invalid --artifact-type: a self-hosted bundle is a zip")
+            raise InputError("a self-hosted bundle is a zip", field="artifact_type")
         if self.path is not None and not self.url:
             if not self.path.exists():
-                raise ValueError(f"invalid --path: {self.path} does not exist")
+                raise InputError(f"{self.path} does not exist", field="path")
             if self.path.is_file() and (self.path.suffix.lower() != ".zip" or self.artifact_type != "zip"):
-                raise ValueError("invalid --path: a file must be a .zip (with --artifact-type zip)")
+                raise InputError(lambda name: f"a file must be a .zip (with {name('artifact_type')} zip)", field="path")
             if self.path.is_dir():
                 # The same walk as the upload's, now: a missing index.html or a refused symlink
                 # fails before any request (the upload walks again and checks again).
@@ -110,7 +114,7 @@ def _signing_key(inputs: LiveUpdateInputs, ctx: StepContext) -> Any:
             text = inputs.private_key_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or "not a text file"
-            raise InputError(f"invalid --private-key-file: cannot read {inputs.private_key_file}: {reason}") from None
+            raise InputError(f"cannot read {inputs.private_key_file}: {reason}", field="private_key_file") from None
     else:
         text = ctx.environ.get(PRIVATE_KEY_ENV, "")
         if not text.strip():
@@ -203,3 +207,13 @@ def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
     if inputs.channel:
         deploy_to_channels(ctx, build, inputs.channel, inputs.rollout, inputs.create_channel)
     ctx.result.status = "succeeded"
+
+
+def needs(inputs: LiveUpdateInputs) -> list[tuple[Capability, str | None]]:
+    """What the platform must be able to do for these inputs (checked before any request)."""
+    needed: list[tuple[Capability, str | None]] = [(Capability.LIVE_UPDATE, None)]
+    if inputs.channel:
+        needed.append((Capability.CHANNELS, "channel"))
+        if inputs.rollout != 100:
+            needed.append((Capability.ROLLOUT, "rollout"))
+    return needed

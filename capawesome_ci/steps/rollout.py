@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from capawesome_ci.errors import NotFoundError
+from capawesome_ci.platform import Capability
 from capawesome_ci.result import DeploymentResult
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.deploy import ROLLOUT_EPSILON
@@ -60,3 +61,8 @@ def run(inputs: RolloutInputs, ctx: StepContext) -> None:
         )
     )
     ctx.result.status = "succeeded"
+
+
+def needs(inputs: RolloutInputs) -> list[tuple[Capability, str | None]]:
+    """What the platform must be able to do for these inputs (checked before any request)."""
+    return [(Capability.ROLLOUT, None)]

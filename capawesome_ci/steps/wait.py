@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import NoReturn
@@ -19,7 +20,7 @@ from capawesome_ci.errors import (
     TransientError,
     UnreachableError,
 )
-from capawesome_ci.platform import Job
+from capawesome_ci.platform import FAILED, SUCCEEDED, Capability, Job
 from capawesome_ci.result import FAILURE_LOG_TAIL
 from capawesome_ci.steps.context import StepContext, resolve_build
 from capawesome_ci.steps.inputs import BuildSelector, StepInputs, WaitOptions
@@ -46,8 +47,9 @@ class WaitInputs(StepInputs, BuildSelector, WaitOptions):
     @model_validator(mode="after")
     def _one_selector(self) -> WaitInputs:
         if sum(1 for name in SELECTORS if getattr(self, name)) != 1:
-            raise ValueError(
-                "invalid --job-id: give exactly one of --job-id, --build-id, --build-number, --deployment-id"
+            raise InputError(
+                lambda name: f"give exactly one of {', '.join(name(selector) for selector in SELECTORS)}",
+                field="job_id",
             )
         return self
 
@@ -63,6 +65,8 @@ class JobFollower:
         self.tail: deque[str] = deque(maxlen=FAILURE_LOG_TAIL)
 
     def poll_logs(self, emit: Callable[[str], None]) -> int:
+        if not self.ctx.can(Capability.LOGS):
+            return 0
         lines = self.ctx.platform.read_log_lines(self.job_id, self.received)
         self.received += len(lines)
         new = 0
@@ -110,6 +114,9 @@ def follow_job(ctx: StepContext, job_id: str, title: str, options: WaitOptions) 
                         ctx.reporter.warning(f"polling failed ({error.message}); trying again")
                         new_lines = 0
                     if job is not None:
+                        if not ctx.can(Capability.LOGS) and job.raw_status != ctx.result.job_status_raw:
+                            # No logs to follow: each change of status is the progress there is.
+                            ctx.reporter.info(f"{time.strftime('%H:%M:%S')} job {job_id}: {job.raw_status}")
                         ctx.result.job_status, ctx.result.job_status_raw = job.status, job.raw_status
                         if job.terminal:
                             break
@@ -127,16 +134,16 @@ def follow_job(ctx: StepContext, job_id: str, title: str, options: WaitOptions) 
     ctx.result.job_status_message = job.status_message
     if job.duration_seconds is not None:
         ctx.result.duration_seconds = job.duration_seconds
-    if job.status != "succeeded":
+    if job.status != SUCCEEDED:
         reason = f": {job.status_message}" if job.status_message else ""
-        if options.failure_summary and job.status == "failed":
+        if options.failure_summary and job.status == FAILED:
             _fetch_failure_summary(ctx, job_id)
         raise JobEndedError(f"job {job_id} ended {job.status}{reason}", job.status)
     return job
 
 
 def _fetch_failure_summary(ctx: StepContext, job_id: str) -> None:
-    ctx.reporter.info("Asking Capawesome Cloud for a failure summary (this can take a minute)…")
+    ctx.reporter.info(f"Asking {ctx.title} for a failure summary (this can take a minute)…")
     try:
         ctx.result.failure_summary = ctx.platform.failure_summary(job_id)
     except CiError as error:
@@ -146,6 +153,8 @@ def _fetch_failure_summary(ctx: StepContext, job_id: str) -> None:
 def _on_timeout(ctx: StepContext, job_id: str, options: WaitOptions) -> NoReturn:
     ctx.result.status = "timed_out"
     reached = f"{timeout_label(options.timeout)} reached"
+    if not ctx.can(Capability.CANCEL):
+        raise LocalTimeoutError(f"{reached}; job {job_id} keeps running (it cannot be canceled from here)")
     if options.cancel_on_timeout:
         canceled = _cancel(ctx, job_id, reached)
         outcome = "was canceled" if canceled else "may still be running"
@@ -156,7 +165,7 @@ def _on_timeout(ctx: StepContext, job_id: str, options: WaitOptions) -> NoReturn
 def _cancel(ctx: StepContext, job_id: str, why: str) -> bool:
     """Best effort, within CANCEL_GRACE_SECONDS whatever deadline has passed: a cancel that fails
     must not hide why we stopped. Whether the cloud job was canceled."""
-    if ctx.dry_run:
+    if ctx.dry_run or not ctx.can(Capability.CANCEL):
         return False
     ctx.reporter.warning(f"{why}: canceling cloud job {job_id}")
     try:
@@ -170,22 +179,32 @@ def _cancel(ctx: StepContext, job_id: str, why: str) -> bool:
 
 
 def run(inputs: WaitInputs, ctx: StepContext) -> None:
-    title = "Capawesome job logs"
+    title = f"{ctx.title} job logs"
     if inputs.job_id:
         job_id = inputs.job_id
     elif inputs.deployment_id:
         inputs.require_app_id()
         deployment = ctx.platform.get_deployment(inputs.deployment_id)
         if not deployment.job_id:
-            raise InputError(f"invalid --deployment-id: deployment {deployment.id} has no job to wait for")
+            raise InputError(f"deployment {deployment.id} has no job to wait for", field="deployment_id")
         job_id = deployment.job_id
-        title = f"Capawesome deployment {deployment.id} logs"
+        title = f"{ctx.title} deployment {deployment.id} logs"
     else:
         inputs.require_app_id()
         build = resolve_build(ctx, inputs.build_id, inputs.build_number)
         if not build.job_id:
             raise CiError(f"build {build.id} has no job", ExitCode.NOT_FOUND)
         job_id = build.job_id
-        title = f"Capawesome build {build.number or build.id} logs"
+        title = f"{ctx.title} build {build.number or build.id} logs"
     follow_job(ctx, job_id, title, inputs)
     ctx.result.status = "succeeded"
+
+
+def needs(inputs: WaitInputs) -> list[tuple[Capability, str | None]]:
+    """What the platform must be able to do for these inputs (checked before any request)."""
+    needed: list[tuple[Capability, str | None]] = [(Capability.WAIT, None)]
+    if inputs.build_number:
+        needed.append((Capability.BUILD_NUMBERS, "build_number"))
+    if inputs.failure_summary:
+        needed.append((Capability.FAILURE_SUMMARY, "failure_summary"))
+    return needed

@@ -1,0 +1,106 @@
+"""The platforms capawesome-ci drives, one entry each: everything the rest of the tree needs to know
+about a platform without importing it (its adapter and emulator are named, and imported only when
+a step runs against them).
+
+Adding a platform: an adapter module in cloud/ (a `connect` function returning a CloudPlatform), an
+emulator in sandbox/, one `Provider` entry here, and their tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from capawesome_ci.errors import InputError
+from capawesome_ci.platform import Capability, CloudPlatform
+
+DEFAULT_PROVIDER = "capawesome"
+PROVIDER_VARIABLE = "CAPAWESOME_CI_PROVIDER"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What an adapter needs to talk to its platform."""
+
+    base_url: str
+    token: str
+    app_id: str
+    # Called for each mutation a dry run would send (method, path, body) instead of sending it.
+    dry_run_recorder: Callable[[str, str, Any], None] | None = None
+    debug: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """A running emulator of the platform (the sandbox), and how to reach it."""
+
+    base_url: str
+    token: str
+    app_id: str
+
+
+@dataclass(frozen=True)
+class Provider:
+    id: str  # --provider, $CAPAWESOME_CI_PROVIDER, the action input `provider`, the pipe variable PROVIDER
+    title: str  # how messages name the platform: "Capawesome Cloud"
+    short_title: str  # how log titles name its jobs: "Capawesome build #7 logs"
+    token_variables: tuple[str, ...]  # read in this order after --token and --token-file
+    base_url_variable: str
+    app_id_variable: str
+    default_base_url: str
+    capabilities: frozenset[Capability]
+    adapter: str  # "module:function", called with a Connection; a context manager of the CloudPlatform
+    emulator: str | None = None  # "module:function", called with the environment; a context manager of an Emulator
+    # Step inputs only this platform has: command → "module:Model" (a subclass of the step's model).
+    inputs: Mapping[str, str] = field(default_factory=dict)
+
+    def connect(self, connection: Connection) -> AbstractContextManager[CloudPlatform]:
+        return _load(self.adapter)(connection)  # type: ignore[no-any-return]
+
+    def start_emulator(self, environ: dict[str, str]) -> AbstractContextManager[Emulator]:
+        if self.emulator is None:
+            raise InputError(f"{self.id} has no sandbox", field="sandbox")
+        return _load(self.emulator)(environ)  # type: ignore[no-any-return]
+
+    def model(self, command: str, default: Any) -> Any:
+        """The inputs model of `command` on this platform: its own, or the step's."""
+        return _load(self.inputs[command]) if command in self.inputs else default
+
+
+def _load(target: str) -> Any:
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+PROVIDERS: dict[str, Provider] = {}
+
+
+def register(provider: Provider) -> Provider:
+    PROVIDERS[provider.id] = provider
+    return provider
+
+
+def get_provider(name: str | None) -> Provider:
+    chosen = (name or DEFAULT_PROVIDER).strip().lower()
+    if chosen not in PROVIDERS:
+        raise InputError(f"expected one of {', '.join(PROVIDERS)}, got {name!r}", field="provider")
+    return PROVIDERS[chosen]
+
+
+register(
+    Provider(
+        id="capawesome",
+        title="Capawesome Cloud",
+        short_title="Capawesome",
+        token_variables=("CAPAWESOME_CLOUD_TOKEN", "CAPAWESOME_TOKEN"),
+        base_url_variable="CAPAWESOME_CLOUD_BASE_URL",
+        app_id_variable="CAPAWESOME_APP_ID",
+        default_base_url="https://api.cloud.capawesome.io",
+        capabilities=frozenset(Capability),
+        adapter="capawesome_ci.cloud.capawesome:connect",
+        emulator="capawesome_ci.sandbox.start:start_capawesome",
+    )
+)
