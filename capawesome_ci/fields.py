@@ -24,6 +24,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from capawesome_ci.naming import FLAGS, INPUTS, VARIABLES
 
+# The text forms of typed inputs: what the steps' validators accept and GitLab's `regex:` checks.
+_DECIMAL = r"[0-9]+(?:\.[0-9]+)?"
+PERCENTAGE = re.compile(rf"({_DECIMAL})%?")
+DURATION = re.compile(rf"(?:({_DECIMAL})h)?(?:({_DECIMAL})m)?(?:({_DECIMAL})s?)?", re.IGNORECASE)
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
     from pydantic.fields import FieldInfo
@@ -90,10 +95,8 @@ def anchored(pattern: re.Pattern[str]) -> str:
 
 
 def _text_forms() -> dict[str, tuple[re.Pattern[str], bool]]:
-    """Typed text forms, by the metavar that names them: the validator's own regex, and whether a
-    bare number is the usual way to write one (see FieldSpec.number)."""
-    from capawesome_ci.steps.inputs import DURATION, PERCENTAGE
-
+    """Typed text forms, by the metavar that names them: the validators' regex (steps/inputs.py parses
+    with these very patterns), and whether a bare number is the usual way to write one (FieldSpec.number)."""
     return {"DURATION": (DURATION, False), "PERCENT": (PERCENTAGE, True)}
 
 

@@ -20,9 +20,9 @@ from capawesome_ci.cloud import methods
 from capawesome_ci.commands import COMMANDS
 from capawesome_ci.devtools import action_yml
 from capawesome_ci.errors import CiError
-from capawesome_ci.fields import FieldSpec, field_specs, ordered_fields
+from capawesome_ci.fields import DURATION, PERCENTAGE, FieldSpec, field_specs, ordered_fields
 from capawesome_ci.steps.build import BuildInputs
-from capawesome_ci.steps.inputs import DURATION, PERCENTAGE, STACKS
+from capawesome_ci.steps.inputs import STACKS
 
 MODELS = {command: info.load()[1] for command, info in COMMANDS.items()}
 SPECS = [(command, spec) for command, model in MODELS.items() for spec in field_specs(model)]

@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from capawesome_ci.errors import InputError
+from capawesome_ci.fields import DURATION, PERCENTAGE
 from capawesome_ci.fields import ordered_fields as ordered_fields  # where it lived: still importable here
 from capawesome_ci.steps.names import has_invisible
 
@@ -30,9 +31,6 @@ STACKS: tuple[str, ...] = get_args(Stack)
 # Numbers typed by users: ASCII digits only. int()/float() would also take `1_0`, `١٠`, `１０`,
 # `1e3`, `nan` and `inf`, which no one means as a rollout or a timeout.
 # The text forms are public: capawesome_ci/fields.py gives the same regexes to GitLab's `regex:`.
-_DECIMAL = r"[0-9]+(?:\.[0-9]+)?"
-PERCENTAGE = re.compile(rf"({_DECIMAL})%?")
-DURATION = re.compile(rf"(?:({_DECIMAL})h)?(?:({_DECIMAL})m)?(?:({_DECIMAL})s?)?", re.IGNORECASE)
 _BUILD_NUMBER = re.compile(r"#?([0-9]+)")
 # The blanks trimmed around a typed value (str.strip() would also take Unicode spaces).
 _BLANKS = " \t\r\n"
