@@ -15,7 +15,7 @@ from capawesome_ci.ci.github import GitHubReporter
 from capawesome_ci.ci.gitlab import GitLabReporter
 from capawesome_ci.platform import Artifact, Build
 from capawesome_ci.sandbox import Sandbox
-from capawesome_ci.sandbox import state as sandbox_state
+from capawesome_ci.sandbox.capawesome import state as sandbox_state
 from capawesome_ci.steps.download import safe_file_name
 from capawesome_ci.text import MAX_LINE_CHARS, clean_log_text
 

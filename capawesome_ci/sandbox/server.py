@@ -1,6 +1,6 @@
-"""HTTP plumbing of the sandbox: request/response types, the error shapes of the real API, and a
-threaded HTTP/1.1 server that streams bodies, keeps connections alive and shrugs off clients that
-hang up mid-stream."""
+"""HTTP plumbing shared by every emulator of the sandbox: request/response types, the error shapes
+of the real API, and a threaded HTTP/1.1 server that streams bodies, keeps connections alive and
+shrugs off clients that hang up mid-stream."""
 
 from __future__ import annotations
 

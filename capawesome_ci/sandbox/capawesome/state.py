@@ -1,5 +1,6 @@
-"""The sandbox's in-memory Capawesome Cloud: apps, channels, builds, jobs, artifacts, deployments and
-live-update bundles (whose uploaded bytes live in a temporary directory).
+"""The Capawesome emulator's in-memory Capawesome Cloud: its configuration (`SandboxConfig`), apps,
+channels, builds, jobs, artifacts, deployments and live-update bundles (whose uploaded bytes live in
+a temporary directory). The handlers in the resource modules read and change it.
 
 Jobs advance with the clock, computed whenever they are read: `queued` then `pending` for half of
 `queue_seconds` each, `in_progress` for `run_seconds` while log lines appear evenly, then their
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,9 +22,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from capawesome_ci.sandbox.emulator import EmulatorState
+
 OUTCOMES = ("succeeded", "failed", "canceled", "rejected", "timed_out", "never")
 TERMINAL = frozenset(OUTCOMES) - {"never"}
-MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # Plausible output per job template; the final line (outcome) is added by `JobRecord.log_payload`.
 LOG_TEMPLATES: dict[str, tuple[str, ...]] = {
@@ -101,15 +102,7 @@ class SandboxConfig:
     artifact_size: int = 1024 * 1024
     seed: str = "capawesome-ci"
     public_key_pem: str | None = None  # the demo app's bundle-signing key: every bundle file must be signed
-    faults: tuple[str, ...] = ()  # fault specs (see faults.py), active from the start
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    method: str
-    path: str
-    query: str
-    status: int
+    faults: tuple[str, ...] = ()  # fault specs (see sandbox/faults.py), active from the start
 
 
 @dataclass
@@ -257,15 +250,13 @@ def _named(app_id: str, name: str, **extra: Any) -> dict[str, Any]:
     return {"id": new_id(), "appId": app_id, "name": name, **extra, "createdAt": stamp, "updatedAt": stamp}
 
 
-class SandboxState:
-    """Everything the emulator knows. One lock, because the HTTP server is threaded; handlers run
-    with it held."""
+class SandboxState(EmulatorState):
+    """Everything the emulator knows. One lock (from `EmulatorState`), because the HTTP server is
+    threaded; handlers run with it held."""
 
     def __init__(self, config: SandboxConfig) -> None:
+        super().__init__(config.token or "cap_sandbox_" + secrets.token_hex(16))
         self.config = config
-        self.token = config.token or "cap_sandbox_" + secrets.token_hex(16)
-        self.lock = threading.RLock()
-        self.requests: list[RequestRecord] = []
         self.next_outcome: str | None = None  # overrides the final status of the next job created
         self.now = time.monotonic()  # the clock reading of the request being handled
         self.organization_id = new_id()
@@ -321,10 +312,6 @@ class SandboxState:
             if self._storage is not None:
                 self._storage.cleanup()
                 self._storage = None
-
-    def mutations(self) -> list[RequestRecord]:
-        with self.lock:
-            return [record for record in self.requests if record.method in MUTATING]
 
     def artifact_seed(self, artifact_id: str) -> str:
         return f"{self.config.seed}:{artifact_id}"

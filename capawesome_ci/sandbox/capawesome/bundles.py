@@ -1,5 +1,6 @@
-"""Live-update bundles (api reference §5.6 and §6): create, add files inline or by multipart upload,
-finalize into a ready build artifact (and a channel deployment), delete.
+"""Live-update bundles (`/v1/apps/{app}/bundles…`, api reference §5.6 and §6): create, add files
+inline or by multipart upload, finalize into a ready build artifact (and a channel deployment),
+delete.
 
 Uploaded bytes go to the sandbox's temporary directory and are hashed as they go by, so a bundle of
 several hundred MiB never sits in memory; only one request body (an inline file or one part, at
@@ -21,9 +22,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from capawesome_ci.sandbox.routes import _app, _app_channels, _find, _rollout, _string, _type_name
+from capawesome_ci.sandbox.capawesome.apps import requested_app
+from capawesome_ci.sandbox.capawesome.channels import app_channels
+from capawesome_ci.sandbox.capawesome.state import BundleFileRecord, BundleRecord, SandboxState, iso, new_id
+from capawesome_ci.sandbox.capawesome.validation import find, rollout_field, string_field, type_name
 from capawesome_ci.sandbox.server import ApiFailure, Request, Response, bad_request, invalid, not_found
-from capawesome_ci.sandbox.state import BundleFileRecord, BundleRecord, SandboxState, iso, new_id
 
 INLINE_LIMIT = 10 << 20  # files this big or bigger go through the multipart upload
 MIN_PART_SIZE = 5 << 20  # every part but the last
@@ -120,7 +123,7 @@ def _check_upload(state: SandboxState, bundle: BundleRecord, file: BundleFileRec
 
 
 def _bundle(state: SandboxState, request: Request) -> BundleRecord:
-    app = _app(state, request)
+    app = requested_app(state, request)
     bundle = state.bundles.get(request.params["bundle"])
     if bundle is None or bundle.app_id != app["id"]:
         raise not_found("App bundle")
@@ -149,24 +152,24 @@ def _discard(state: SandboxState, file: BundleFileRecord) -> None:
 # -- bundles ---------------------------------------------------------------------------------------
 def create_bundle(state: SandboxState, request: Request) -> Response:
     # Unknown keys pass: the official CLI sends its whole DTO (appId, expiresAt, deprecated git fields).
-    app, body = _app(state, request), request.json()
+    app, body = requested_app(state, request), request.json()
     artifact_type = body.get("artifactType")
     if artifact_type is None:
         raise invalid(["artifactType"], "Required")
     if artifact_type not in ("zip", "manifest"):
         raise invalid(["artifactType"], "Invalid enum value. Expected 'zip' | 'manifest'")
     for key in STRING_FIELDS:
-        _string(body, key)
+        string_field(body, key)
     properties = body.get("customProperties")
     if properties is not None:
         if not isinstance(properties, dict):
-            raise invalid(["customProperties"], f"Expected object, received {_type_name(properties)}")
+            raise invalid(["customProperties"], f"Expected object, received {type_name(properties)}")
         if len(properties) > MAX_CUSTOM_PROPERTIES:
             raise invalid(["customProperties"], f"Object must contain at most {MAX_CUSTOM_PROPERTIES} entries")
         for key, value in properties.items():
             if not isinstance(value, str):
-                raise invalid(["customProperties", key], f"Expected string, received {_type_name(value)}")
-    rollout = _rollout(body, required=False)
+                raise invalid(["customProperties", key], f"Expected string, received {type_name(value)}")
+    rollout = rollout_field(body, required=False)
     url, checksum = body.get("url"), body.get("checksum")
     if url is not None and artifact_type != "zip":
         raise invalid(["artifactType"], "Self-hosted bundles must be of type zip.")
@@ -174,7 +177,7 @@ def create_bundle(state: SandboxState, request: Request) -> Response:
         checksum = _checksum(checksum, "checksum")
     channel = None
     if body.get("channelName") is not None:
-        channel = _find(_app_channels(state, app["id"]), app["id"], "name", body["channelName"], "App channel")
+        channel = find(app_channels(state, app["id"]), app["id"], "name", body["channelName"], "App channel")
     if url is not None:  # no bytes to check: the signature must match the declared checksum
         _verify_signature(state, app["id"], bytes.fromhex(checksum) if checksum else None, body.get("signature"))
 
@@ -215,7 +218,7 @@ def update_bundle(state: SandboxState, request: Request) -> Response:
     if artifact["status"] != "pending":
         raise bad_request("App bundle is already ready.")
     if bundle.artifact_type == "zip":
-        served = bundle.files.get(_string(body, "appBundleFileId", required=True) or "")
+        served = bundle.files.get(string_field(body, "appBundleFileId", required=True) or "")
         if served is None:
             raise not_found("App bundle file")
         unfinished = [served] if served.path is None else []
@@ -291,7 +294,7 @@ def _upload_target(state: SandboxState, request: Request) -> tuple[BundleRecord,
 
 
 def _upload_id(file: BundleFileRecord, request: Request) -> str:
-    upload_id = _string(request.query, "uploadId", required=True) or ""
+    upload_id = string_field(request.query, "uploadId", required=True) or ""
     if upload_id not in file.uploads:
         raise not_found("Multipart upload")
     return upload_id

@@ -1,0 +1,18 @@
+"""The Capawesome Cloud emulator (`--sandbox --provider capawesome`, the default), one module per
+resource:
+
+    emulator.py     `Sandbox` (the emulator itself) and `serve_forever` (`sandbox serve`)
+    routes.py       the route table and `dispatch` (token check, 401/404/405, error bodies)
+    state.py        `SandboxConfig` and `SandboxState`: everything the emulated cloud holds; jobs
+    validation.py   body/field checks with zod-shaped errors, paging, lookup; the `Handler` type
+    apps.py         apps; certificates, environments, configurations, destinations (read-only)
+    channels.py     live-update channels
+    builds.py       builds, their artifacts (downloads, signed URLs) and share links
+    deployments.py  deployments to channels and store destinations
+    jobs.py         jobs: status, logs, cancel, failure summary
+    bundles.py      live-update bundles and their (multipart) file uploads
+    misc.py         the current user, QR codes, console pages
+
+The HTTP server, fault injection and artifact bytes are shared by every emulator and live one level
+up, in `capawesome_ci.sandbox`.
+"""

@@ -1,0 +1,93 @@
+"""The route table of the Capawesome emulator, and `dispatch`: token check, routing, the API's
+error bodies. The handlers live in one module per resource (apps, channels, builds, deployments,
+jobs, bundles, misc); paths, fields and error bodies follow Capawesome Cloud (see
+shared/reference/capawesome-cloud-api.md §1–§5)."""
+
+from __future__ import annotations
+
+import re
+import traceback
+
+from capawesome_ci.sandbox.capawesome import apps, builds, bundles, channels, deployments, jobs, misc
+from capawesome_ci.sandbox.capawesome.state import SandboxState
+from capawesome_ci.sandbox.capawesome.validation import Handler
+from capawesome_ci.sandbox.server import ApiFailure, Request, Response
+
+A = r"/v1/apps/(?P<app>[^/]+)"
+B = A + r"/builds/(?P<build>[^/]+)"
+BU = A + r"/bundles/(?P<bundle>[^/]+)"
+_TABLE: list[tuple[str, dict[str, Handler]]] = [
+    (r"/v1/users/me", {"GET": misc.get_me}),
+    (r"/v1/apps", {"GET": apps.list_apps}),
+    (A, {"GET": apps.get_app}),
+    (
+        A + r"/channels",
+        {"GET": channels.list_channels, "POST": channels.create_channel, "DELETE": channels.delete_channel_by_name},
+    ),
+    (
+        A + r"/channels/(?P<channel>[^/]+)",
+        {"GET": channels.get_channel, "PATCH": channels.update_channel, "DELETE": channels.delete_channel},
+    ),
+    (A + r"/channels/(?P<channel>[^/]+)/pause", {"POST": channels.pause_channel(True)}),
+    (A + r"/channels/(?P<channel>[^/]+)/resume", {"POST": channels.pause_channel(False)}),
+    (A + r"/builds", {"GET": builds.list_builds, "POST": builds.create_build}),
+    (B, {"GET": builds.get_build}),
+    (B + r"/artifacts", {"GET": builds.list_artifacts}),
+    (B + r"/artifacts/(?P<artifact>[^/]+)/download", {"GET": builds.download_artifact}),
+    (B + r"/artifacts/(?P<artifact>[^/]+)/signed-download-url", {"GET": builds.signed_download_url}),
+    (B + r"/shares", {"GET": builds.list_shares, "POST": builds.create_share}),
+    (B + r"/shares/(?P<share>[^/]+)", {"DELETE": builds.delete_share}),
+    (A + r"/deployments", {"GET": deployments.list_deployments, "POST": deployments.create_deployment}),
+    (
+        A + r"/deployments/(?P<deployment>[^/]+)",
+        {"GET": deployments.get_deployment, "PATCH": deployments.update_deployment},
+    ),
+    (A + r"/bundles", {"POST": bundles.create_bundle}),
+    (BU, {"PATCH": bundles.update_bundle, "DELETE": bundles.delete_bundle}),
+    (BU + r"/files", {"POST": bundles.create_file}),
+    (BU + r"/files/(?P<file>[^/]+)/upload", {"POST": bundles.upload_action, "PUT": bundles.upload_part}),
+    (A + r"/destinations", {"GET": apps.list_named("destinations")}),
+    (A + r"/certificates", {"GET": apps.list_named("certificates")}),
+    (A + r"/environments", {"GET": apps.list_named("environments")}),
+    (A + r"/configurations", {"GET": apps.list_named("configurations")}),
+    (r"/v1/jobs/(?P<job>[^/]+)", {"GET": jobs.get_job, "PATCH": jobs.cancel_job}),
+    (r"/v1/jobs/(?P<job>[^/]+)/logs", {"GET": jobs.job_logs}),
+    (r"/v1/jobs/(?P<job>[^/]+)/failure-summary", {"POST": jobs.failure_summary}),
+    (r"/v1/qrcodes", {"GET": misc.qr_code}),
+    (r"/signed/(?P<capability>[^/]+)/[^/]+", {"GET": builds.signed_download}),
+    (r"/console(?:/.*)?", {"GET": misc.console_page}),
+]
+ROUTES = [(re.compile(pattern), handlers) for pattern, handlers in _TABLE]
+PUBLIC_V1 = ("/v1/qrcodes",)  # the QR code image is embedded in pages, so it takes no token
+
+
+def _route(state: SandboxState, request: Request) -> Response:
+    path = request.path.rstrip("/") or "/"
+    authorized = request.headers.get("authorization") == f"Bearer {state.token}"
+    if path.startswith("/v1/") and path not in PUBLIC_V1 and not authorized:
+        raise ApiFailure(401, {"message": "Unauthorized."})
+    for pattern, handlers in ROUTES:
+        match = pattern.fullmatch(path)
+        if match is None:
+            continue
+        handler = handlers.get("GET" if request.method == "HEAD" else request.method)
+        if handler is None:
+            raise ApiFailure(405, {"message": "Method not allowed."}, {"Allow": ", ".join(handlers)})
+        request.params = match.groupdict()
+        with state.lock:
+            state.settle()
+            return handler(state, request).encode()  # serialized now: the dicts it holds are shared, mutable state
+    raise ApiFailure(404, {"message": "Not found."})
+
+
+def dispatch(state: SandboxState, request: Request) -> Response:
+    """Answer one request, errors included, in the API's shapes (the emulator records it in
+    `state.requests`)."""
+    try:
+        response = _route(state, request)
+    except ApiFailure as failure:
+        response = Response(failure.status, failure.body, failure.headers).encode()
+    except Exception:  # a sandbox bug: say so on stderr and answer like a server would
+        traceback.print_exc()
+        response = Response(500, {"message": "Internal server error."}).encode()
+    return response
