@@ -34,7 +34,7 @@ class Connection:
 
 
 @dataclass(frozen=True)
-class Emulator:
+class SandboxAccess:
     """A running emulator of the platform (the sandbox), and how to reach it."""
 
     base_url: str
@@ -53,14 +53,14 @@ class Provider:
     default_base_url: str
     capabilities: frozenset[Capability]
     adapter: str  # "module:function", called with a Connection; a context manager of the CloudPlatform
-    emulator: str | None = None  # "module:function", called with the environment; a context manager of an Emulator
+    emulator: str | None = None  # "module:function", called with the environment; a context manager of a SandboxAccess
     # Step inputs only this platform has: command → "module:Model" (a subclass of the step's model).
     inputs: Mapping[str, str] = field(default_factory=dict)
 
     def connect(self, connection: Connection) -> AbstractContextManager[CloudPlatform]:
         return _load(self.adapter)(connection)  # type: ignore[no-any-return]
 
-    def start_emulator(self, environ: dict[str, str]) -> AbstractContextManager[Emulator]:
+    def start_emulator(self, environ: dict[str, str]) -> AbstractContextManager[SandboxAccess]:
         if self.emulator is None:
             raise InputError(f"{self.id} has no sandbox", field="sandbox")
         return _load(self.emulator)(environ)  # type: ignore[no-any-return]
@@ -101,6 +101,6 @@ register(
         default_base_url="https://api.cloud.capawesome.io",
         capabilities=frozenset(Capability),
         adapter="capawesome_ci.cloud.capawesome:connect",
-        emulator="capawesome_ci.sandbox.start:start_capawesome",
+        emulator="capawesome_ci.sandbox.capawesome.start:start_capawesome",
     )
 )

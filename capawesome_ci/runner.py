@@ -345,7 +345,7 @@ def _comment(reporter: LocalReporter, result: StepResult, settings: RunSettings)
 def serve_sandbox(args: Any) -> int:
     """`capawesome-ci sandbox serve`: the Capawesome emulator for other clients, until interrupted."""
     from capawesome_ci.sandbox import SandboxConfig, serve_forever
-    from capawesome_ci.sandbox.start import fault_specs, read_public_key
+    from capawesome_ci.sandbox.capawesome.start import fault_specs, read_public_key
 
     overrides: dict[str, Any] = {
         key: value

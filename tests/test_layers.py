@@ -48,18 +48,9 @@ DEVTOOLS = ("devtools",)
 # Known upward imports: (importer, imported) -> why it is still there.
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 # Known import cycles: the modules of the cycle -> why it is still there.
-ALLOWED_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"capawesome_ci.sandbox.bundles", "capawesome_ci.sandbox.routes"}): (
-        "committed sandbox: bundles imports routes' helpers, routes imports bundles in a function (being split up)"
-    ),
-}
+ALLOWED_CYCLES: dict[frozenset[str], str] = {}
 # Known private-name accesses across modules: (module, other module, name) -> why.
-ALLOWED_PRIVATE: dict[tuple[str, str, str], str] = {
-    ("capawesome_ci.sandbox.bundles", "capawesome_ci.sandbox.routes", name): (
-        "committed sandbox: the bundle routes reuse the route helpers (being split up into sandbox/capawesome/)"
-    )
-    for name in ("_app", "_app_channels", "_find", "_rollout", "_string", "_type_name")
-}
+ALLOWED_PRIVATE: dict[tuple[str, str, str], str] = {}
 
 
 def _present(*modules: str) -> bool:

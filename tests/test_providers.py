@@ -14,7 +14,7 @@ import pytest
 from capawesome_ci import providers
 from capawesome_ci.cli import main
 from capawesome_ci.platform import RUNNING, SUCCEEDED, Build, BuildRequest, Capability, CloudPlatform, Job
-from capawesome_ci.providers import Connection, Emulator, Provider
+from capawesome_ci.providers import Connection, Provider, SandboxAccess
 from capawesome_ci.steps.build import BuildInputs
 
 CALLS: list[str] = []
@@ -50,8 +50,8 @@ def connect(connection: Connection) -> Iterator[TinyPlatform]:
 
 
 @contextmanager
-def emulate(environ: dict[str, str]) -> Iterator[Emulator]:
-    yield Emulator(base_url="http://127.0.0.1:9", token="tiny-sandbox-token-1", app_id="tiny-demo")
+def emulate(environ: dict[str, str]) -> Iterator[SandboxAccess]:
+    yield SandboxAccess(base_url="http://127.0.0.1:9", token="tiny-sandbox-token-1", app_id="tiny-demo")
 
 
 class TinyBuildInputs(BuildInputs):

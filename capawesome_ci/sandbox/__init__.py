@@ -5,8 +5,8 @@ the demo backend (no account needed), the target of dry runs and the backbone of
         sandbox.base_url, sandbox.token, sandbox.app_id   # point any client at it
         sandbox.state.requests                             # what it received, for tests
 
-`Sandbox` is the Capawesome Cloud emulator; `emulator(provider)` returns the emulator class of any
-provider in `EMULATORS`, imported on first use. Shared by every emulator, here:
+`Sandbox` is the Capawesome Cloud emulator; each provider's entry (capawesome_ci/providers.py) names
+the function that starts its emulator for a run. Shared by every emulator, here:
 
     emulator.py   `Emulator`, the base: loopback check, start/stop, fault application, request log
     server.py     the threaded HTTP/1.1 server, `Request`/`Response`, the error helpers
@@ -18,42 +18,21 @@ and one subpackage per provider (`capawesome/`: its state, route table and one m
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from capawesome_ci.sandbox.capawesome.emulator import Sandbox, serve_forever
 from capawesome_ci.sandbox.capawesome.state import SandboxConfig, SandboxState
 from capawesome_ci.sandbox.emulator import Emulator, RequestRecord
 from capawesome_ci.sandbox.faults import Fault, parse_fault, parse_faults
 
 __all__ = [
-    "EMULATORS",
     "Emulator",
     "Fault",
     "RequestRecord",
     "Sandbox",
     "SandboxConfig",
     "SandboxState",
-    "emulator",
     "parse_fault",
     "parse_faults",
     "serve_forever",
 ]
 
 # Provider id → "module:attribute" of its emulator class, imported when first asked for.
-EMULATORS: dict[str, str] = {
-    "capawesome": "capawesome_ci.sandbox.capawesome.emulator:Sandbox",
-}
-
-
-def emulator(provider: str) -> type[Emulator[Any, Any]]:
-    """The emulator class of `provider`; ValueError for a provider without one."""
-    target = EMULATORS.get(provider)
-    if target is None:
-        known = ", ".join(sorted(EMULATORS))
-        raise ValueError(f"no sandbox emulator for provider {provider!r} (emulated: {known})")
-    module, _, attribute = target.partition(":")
-    found = getattr(importlib.import_module(module), attribute)
-    if not (isinstance(found, type) and issubclass(found, Emulator)):
-        raise TypeError(f"{target} is not a sandbox emulator")
-    return found

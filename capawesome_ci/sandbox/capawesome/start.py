@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from capawesome_ci.errors import InputError
-from capawesome_ci.providers import Emulator
+from capawesome_ci.providers import SandboxAccess
 from capawesome_ci.sandbox import Sandbox, SandboxConfig, parse_fault
 
 
@@ -49,6 +49,6 @@ def config_from_environment(environ: dict[str, str]) -> SandboxConfig:
 
 
 @contextmanager
-def start_capawesome(environ: dict[str, str]) -> Iterator[Emulator]:
+def start_capawesome(environ: dict[str, str]) -> Iterator[SandboxAccess]:
     with Sandbox(config_from_environment(environ)) as sandbox:
-        yield Emulator(base_url=sandbox.base_url, token=sandbox.token, app_id=sandbox.app_id)
+        yield SandboxAccess(base_url=sandbox.base_url, token=sandbox.token, app_id=sandbox.app_id)
