@@ -180,9 +180,14 @@ def build_parser(command: str | None, model: Any = None) -> argparse.ArgumentPar
     action = commands.add_parser("action", help="run a step with inputs from INPUT_* variables (container actions)")
     action.add_argument("step", choices=list(COMMANDS), help="the step to run")
     commands.add_parser("pipe", help="run the step named by $COMMAND with Bitbucket pipe variables")
-    sandbox = commands.add_parser("sandbox", help="the embedded Capawesome Cloud emulator")
+    sandbox = commands.add_parser(
+        "sandbox", help="the embedded emulator of a platform (--provider; default capawesome)"
+    )
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="<action>", parser_class=OneLineParser)
     serve = sandbox_commands.add_parser("serve", help="serve the emulator over HTTP on loopback until interrupted")
+    serve.add_argument(
+        "--provider", default=argparse.SUPPRESS, metavar="NAME", help="whose emulator (default: capawesome)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     serve.add_argument("--token", dest="sandbox_token", default=None, help="token clients must send (default: random)")

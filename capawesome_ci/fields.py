@@ -88,6 +88,27 @@ def field_specs(model: type[BaseModel]) -> tuple[FieldSpec, ...]:
     )
 
 
+def step_specs(command: str) -> tuple[FieldSpec, ...]:
+    """Every input `command` takes on any provider: the step's own fields, then those only some
+    providers add (their help names them), for front ends that serve every provider at once (the
+    generated action inputs and templates)."""
+    import dataclasses
+
+    from capawesome_ci.commands import COMMANDS
+    from capawesome_ci.providers import PROVIDERS
+
+    _, base = COMMANDS[command].load()
+    specs = {spec.name: spec for spec in field_specs(base)}
+    extra: dict[str, tuple[FieldSpec, list[str]]] = {}
+    for provider in PROVIDERS.values():
+        for spec in field_specs(provider.model(command, base)):
+            if spec.name not in specs:
+                extra.setdefault(spec.name, (spec, []))[1].append(provider.id)
+    for spec, owners in extra.values():
+        specs[spec.name] = dataclasses.replace(spec, required=False, help=f"[{', '.join(owners)}] {spec.help}")
+    return tuple(specs.values())
+
+
 def anchored(pattern: re.Pattern[str]) -> str:
     """A validator's regex as a whole-value regex for GitLab (RE2) and `re.match` alike."""
     group = "(?i:" if pattern.flags & re.IGNORECASE else "(?:"

@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from capawesome_ci.errors import InputError
@@ -54,8 +55,12 @@ class Provider:
     capabilities: frozenset[Capability]
     adapter: str  # "module:function", called with a Connection; a context manager of the CloudPlatform
     emulator: str | None = None  # "module:function", called with the environment; a context manager of a SandboxAccess
+    serve: str | None = None  # "module:function", called with `sandbox serve`'s options: serves until interrupted
     # Step inputs only this platform has: command → "module:Model" (a subclass of the step's model).
     inputs: Mapping[str, str] = field(default_factory=dict)
+    # A step this platform runs its own way: command → module (with `run`, `needs` and the model
+    # named in commands.py), for a platform whose concept of the step differs (Peak's deploy).
+    steps: Mapping[str, str] = field(default_factory=dict)
 
     def connect(self, connection: Connection) -> AbstractContextManager[CloudPlatform]:
         return _load(self.adapter)(connection)  # type: ignore[no-any-return]
@@ -68,6 +73,15 @@ class Provider:
     def model(self, command: str, default: Any) -> Any:
         """The inputs model of `command` on this platform: its own, or the step's."""
         return _load(self.inputs[command]) if command in self.inputs else default
+
+    def step(self, command: str, default: ModuleType) -> ModuleType:
+        """The module that runs `command` on this platform: its own, or the neutral step."""
+        return importlib.import_module(self.steps[command]) if command in self.steps else default
+
+    @staticmethod
+    def load(target: str) -> Any:
+        """The object a "module:attribute" entry names, imported now."""
+        return _load(target)
 
 
 def _load(target: str) -> Any:
@@ -102,5 +116,6 @@ register(
         capabilities=frozenset(Capability),
         adapter="capawesome_ci.cloud.capawesome:connect",
         emulator="capawesome_ci.sandbox.capawesome.start:start_capawesome",
+        serve="capawesome_ci.sandbox.capawesome.start:serve",
     )
 )

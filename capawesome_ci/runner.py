@@ -37,7 +37,7 @@ from capawesome_ci.errors import (
     one_line,
 )
 from capawesome_ci.platform import NotAvailable
-from capawesome_ci.providers import Connection, Provider, get_provider
+from capawesome_ci.providers import PROVIDER_VARIABLE, Connection, Provider, get_provider
 from capawesome_ci.result import PlannedRequest, StepResult
 from capawesome_ci.settings import RunSettings
 
@@ -216,7 +216,7 @@ def run_step(command: str, given: dict[str, Any], settings: RunSettings, environ
         try:
             provider = get_provider(settings.provider)
             module, model = COMMANDS[command].load()
-            model = provider.model(command, model)
+            module, model = provider.step(command, module), provider.model(command, model)
             token = resolve_token(settings, provider, environ)
             if token:
                 reporter.mask(token)
@@ -343,46 +343,12 @@ def _comment(reporter: LocalReporter, result: StepResult, settings: RunSettings)
 
 
 def serve_sandbox(args: Any) -> int:
-    """`capawesome-ci sandbox serve`: the Capawesome emulator for other clients, until interrupted."""
-    from capawesome_ci.sandbox import SandboxConfig, serve_forever
-    from capawesome_ci.sandbox.capawesome.start import fault_specs, read_public_key
-
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in (
-            ("host", args.host),
-            ("port", args.port),
-            ("token", args.sandbox_token),
-            ("run_seconds", args.run_seconds),
-            ("log_lines", args.log_lines),
-            ("artifact_size", args.artifact_size),
-        )
-        if value is not None
-    }
-
-    def announce(line: str) -> None:
-        print(line, flush=True)
-
+    """`capawesome-ci sandbox serve`: the provider's emulator for other clients, until interrupted."""
     try:
-        overrides["faults"] = fault_specs(args.fault or [], dict(os.environ))
+        provider = get_provider(getattr(args, "provider", None) or os.environ.get(PROVIDER_VARIABLE))
+        if provider.serve is None:
+            raise InputError(f"{provider.id} has no emulator to serve", field="provider")
     except InputError as error:
         sys.stderr.write(f"capawesome-ci: error: {error.message}\n")
-        return int(ExitCode.USAGE)
-    if args.public_key_file:
-        try:
-            overrides["public_key_pem"] = read_public_key(args.public_key_file)
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or "not a PEM text file"
-            sys.stderr.write(f"capawesome-ci: error: invalid --public-key-file: {reason}\n")
-            return int(ExitCode.USAGE)
-    try:
-        serve_forever(SandboxConfig(**overrides), announce)
-    except ValueError as error:  # a host that is not loopback, a key that is not an RSA public key
-        sys.stderr.write(f"capawesome-ci: error: invalid sandbox setting: {one_line(str(error))}\n")
-        return int(ExitCode.USAGE)
-    except OSError as error:
-        sys.stderr.write(f"capawesome-ci: error: cannot serve the sandbox: {error.strerror or error}\n")
-        return int(ExitCode.IO)
-    except KeyboardInterrupt:
-        pass
-    return 0
+        return int(error.exit_code)
+    return int(provider.load(provider.serve)(args))

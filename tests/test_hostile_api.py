@@ -316,7 +316,7 @@ def test_a_cross_origin_redirect_of_an_api_call_is_not_followed(hostile: Any, ho
         hostile.route("GET", f"{APP}/builds/*", Raw(307, b"", {"Location": f"{elsewhere.base_url}{APP}/builds/b"}))
         result = hostile_cli(*COMMANDS["wait"], "--json")
     assert result.code == 2
-    assert "another origin" in error_line(result) and "--base-url" in error_line(result)
+    assert "another origin" in error_line(result) and "base URL" in error_line(result)
     assert elsewhere.requests == []
 
 

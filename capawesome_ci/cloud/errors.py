@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 from capawesome_cloud.exceptions import APIConnectionError, CapawesomeCloudError, exception_from_response
 
@@ -20,6 +22,8 @@ from capawesome_ci.errors import (
 )
 
 _MAX_MESSAGE = 300
+# Reads what a platform's error body says (its message), for platforms other than Capawesome.
+MessageOf = Callable[[httpx.Response], str]
 # What to do after a change whose outcome is unknown (the platform's own console shows it).
 CHECK_FIRST = "check the platform's console before running again"
 
@@ -99,10 +103,20 @@ def map_status(status: int, method: str, path: str, message: str) -> CiError:
     return ApiError(f"{where}: HTTP {status}: {message}")
 
 
-def raise_for_response(response: httpx.Response) -> None:
-    """For our own calls: raise the mapped error of a non-2xx response (body read if streamed)."""
+def raise_for_response(response: httpx.Response, message_of: MessageOf | None = None) -> None:
+    """For our own calls: raise the mapped error of a non-2xx response (body read if streamed).
+    `message_of` reads a platform's error body; without it, Capawesome's (through its SDK)."""
     if response.is_success:
         return
+    if message_of is not None:
+        try:
+            response.read()
+            message = message_of(response)
+        except (httpx.RequestError, RecursionError, ValueError):  # cut short, undecodable, absurdly nested
+            message = f"HTTP {response.status_code}"
+        if 300 <= response.status_code < 400:
+            raise map_redirect(response)
+        raise map_status(response.status_code, response.request.method, wire_path(response.request.url), message)
     try:
         response.read()
         error = exception_from_response(response)

@@ -79,7 +79,9 @@ def make_http_client(
     debug: Callable[[str], None] | None = None,
     policy: RetryPolicy | None = None,
     transport: httpx.BaseTransport | None = None,
+    auth_scheme: str | None = "Bearer",
 ) -> httpx.Client:
+    """The client of one run. `auth_scheme` None sends the token raw in Authorization (Capgo, Peak)."""
     inner: httpx.BaseTransport = transport or httpx.HTTPTransport()
     if dry_run_recorder is not None:
         inner = DryRunTransport(inner, dry_run_recorder)
@@ -108,6 +110,10 @@ def make_http_client(
         # Same-origin redirects of reads only (cloud/redirects.py); the client itself follows none.
         transport=SameOriginRedirects(RetryingTransport(inner, policy, on_retry=on_retry)),
         timeout=DEFAULT_TIMEOUT,
-        headers={"User-Agent": USER_AGENT, "Authorization": f"Bearer {token}", "Accept": "application/json"},
+        headers={
+            "User-Agent": USER_AGENT,
+            "Authorization": f"{auth_scheme} {token}" if auth_scheme else token,
+            "Accept": "application/json",
+        },
         event_hooks=hooks,
     )

@@ -1,16 +1,19 @@
-"""Starting the Capawesome emulator for a run (`--sandbox`, or no token outside CI), set up from the
-environment: job timings, log length, artifact size, a signing key and injected faults."""
+"""Starting the Capawesome emulator: for a run (`--sandbox`, or no token outside CI), set up from the
+environment (job timings, log length, artifact size, a signing key, injected faults), or for other
+clients (`capawesome-ci sandbox serve`)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from capawesome_ci.errors import InputError
+from capawesome_ci.errors import ExitCode, InputError, one_line
 from capawesome_ci.providers import SandboxAccess
-from capawesome_ci.sandbox import Sandbox, SandboxConfig, parse_fault
+from capawesome_ci.sandbox import Sandbox, SandboxConfig, parse_fault, serve_forever
 
 
 def read_public_key(path: str) -> str:
@@ -52,3 +55,47 @@ def config_from_environment(environ: dict[str, str]) -> SandboxConfig:
 def start_capawesome(environ: dict[str, str]) -> Iterator[SandboxAccess]:
     with Sandbox(config_from_environment(environ)) as sandbox:
         yield SandboxAccess(base_url=sandbox.base_url, token=sandbox.token, app_id=sandbox.app_id)
+
+
+def serve(args: Any) -> int:
+    """`capawesome-ci sandbox serve`: the Capawesome emulator for other clients, until interrupted."""
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("host", args.host),
+            ("port", args.port),
+            ("token", args.sandbox_token),
+            ("run_seconds", args.run_seconds),
+            ("log_lines", args.log_lines),
+            ("artifact_size", args.artifact_size),
+        )
+        if value is not None
+    }
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        overrides["faults"] = fault_specs(args.fault or [], dict(os.environ))
+    except InputError as error:
+        sys.stderr.write(f"capawesome-ci: error: {error.message}\n")
+        return int(ExitCode.USAGE)
+    if args.public_key_file:
+        try:
+            overrides["public_key_pem"] = read_public_key(args.public_key_file)
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not a PEM text file"
+            sys.stderr.write(f"capawesome-ci: error: invalid --public-key-file: {reason}\n")
+            return int(ExitCode.USAGE)
+    try:
+        serve_forever(SandboxConfig(**overrides), announce)
+    except ValueError as error:  # a host that is not loopback, a key that is not an RSA public key
+        sys.stderr.write(f"capawesome-ci: error: invalid sandbox setting: {one_line(str(error))}\n")
+        return int(ExitCode.USAGE)
+    except OSError as error:
+        sys.stderr.write(f"capawesome-ci: error: cannot serve the sandbox: {error.strerror or error}\n")
+        return int(ExitCode.IO)
+    except KeyboardInterrupt:
+        pass
+    return 0
