@@ -1,4 +1,5 @@
-"""Shared fixtures: a sandbox on loopback and a way to run the real CLI against it."""
+"""Shared fixtures: a sandbox on loopback and a way to run the real CLI against it, an authorised
+HTTP client for the sandbox, a web build to bundle, and one RSA key per session."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from capawesome_ci.sandbox import Sandbox, SandboxConfig
 
@@ -27,6 +31,71 @@ def sandbox() -> Iterator[Sandbox]:
     )
     with Sandbox(config) as running:
         yield running
+
+
+def sandbox_client(sandbox: Sandbox, authorized: bool = True, **kwargs: Any) -> httpx.Client:
+    """An httpx client on the sandbox's base URL, with its bearer token unless `authorized=False`;
+    `kwargs` go to httpx.Client (e.g. `timeout=60`). Close it (use it in a `with`)."""
+    headers = {"Authorization": f"Bearer {sandbox.token}"} if authorized else {}
+    # Plain HTTP on loopback: verify=False skips loading the CA bundle (~40 ms per client).
+    return httpx.Client(base_url=sandbox.base_url, headers=headers, verify=False, **kwargs)
+
+
+@pytest.fixture
+def sandbox_http(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    """An authorised client for the `sandbox` fixture."""
+    with sandbox_client(sandbox) as client:
+        yield client
+
+
+# -- a web build for live-update ---------------------------------------------------------------------
+SITE_FILES: dict[str, bytes | str] = {
+    "index.html": "<!doctype html><script src=assets/app.js></script>",
+    "assets/app.js": "console.log('app');\n" * 100,
+}
+
+
+def make_site(root: Path, files: Mapping[str, bytes | str] | None = None, big: int = 0) -> Path:
+    """A web build in `root` (created if missing): `files` (relative path → text or bytes) and, with `big`,
+    a `big.bin` of that many random bytes. The default, SITE_FILES, is index.html + assets/app.js (tests
+    may rely on those two names); a test that checks contents, sizes or entries passes its own `files`."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in (SITE_FILES if files is None else files).items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            path.write_bytes(content)
+    if big:
+        (root / "big.bin").write_bytes(os.urandom(big))
+    return root
+
+
+# -- RSA keys (2048-bit generation takes a while: once per session) ---------------------------------
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def other_rsa_key() -> rsa.RSAPrivateKey:
+    """A second, unrelated key: what it signs must not verify with `rsa_key`."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def pem_of(key: rsa.RSAPrivateKey, *, private: bool = True, passphrase: bytes | None = None) -> str:
+    """The key as PEM: PKCS#8 for the private key (encrypted with `passphrase` if given), else the
+    SubjectPublicKeyInfo of its public key."""
+    if not private:
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return public.decode()
+    encryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase is not None else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption).decode()
 
 
 @dataclass

@@ -4,7 +4,6 @@ runs), temporary files are removed, outputs say `canceled`, and the exit is 130/
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 
 from capawesome_ci.sandbox import Sandbox, parse_fault
 from tests import reliability
-from tests.conftest import cli_env, run_cli
+from tests.conftest import cli_env, make_site, run_cli
 
 
 def start(args: list[str], sandbox: Sandbox, cwd: Path, **env: str) -> subprocess.Popen[str]:
@@ -74,9 +73,7 @@ def test_interrupted_download_removes_its_temporary_file(sandbox: Sandbox, tmp_p
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_upload_removes_its_temporary_folder(sandbox: Sandbox, tmp_path: Path, sig: int, code: int) -> None:
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "index.html").write_text("<html></html>")
-    (tmp_path / "www" / "big.bin").write_bytes(os.urandom(60 * 1024 * 1024))
+    make_site(tmp_path / "www", big=60 * 1024 * 1024)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     sandbox.faults.add(parse_fault("PUT */upload latency=0.3 times=0"))

@@ -19,14 +19,6 @@ from capawesome_ci.text import clean_log_text
 from tests.conftest import CANARY_TOKEN, cli_env, run_cli
 
 
-def api(sandbox: Sandbox, method: str, path: str, **kwargs: Any) -> Any:
-    response = httpx.request(
-        method, sandbox.base_url + path, headers={"Authorization": f"Bearer {sandbox.token}"}, **kwargs
-    )
-    response.raise_for_status()
-    return response.json() if response.content else None
-
-
 def app_path(sandbox: Sandbox) -> str:
     return f"/v1/apps/{sandbox.app_id}"
 
@@ -52,11 +44,11 @@ def test_build_wait_download_deploy_flow(cli: Any, sandbox: Sandbox, tmp_path: P
     assert not list(tmp_path.glob(".*.part"))
 
 
-def test_logs_are_streamed_once_and_in_order(cli: Any, sandbox: Sandbox) -> None:
+def test_logs_are_streamed_once_and_in_order(cli: Any, sandbox: Sandbox, sandbox_http: httpx.Client) -> None:
     result = cli("build", "--platform", "android", "--var", "CAPAWESOME_SANDBOX_LOG_LINES=40")
     assert result.code == 0, result.stderr
-    job_id = api(sandbox, "GET", f"{app_path(sandbox)}/builds")[0]["jobId"]
-    lines = api(sandbox, "GET", f"/v1/jobs/{job_id}/logs", params={"limit": 1000})
+    job_id = sandbox_http.get(f"{app_path(sandbox)}/builds").raise_for_status().json()[0]["jobId"]
+    lines = sandbox_http.get(f"/v1/jobs/{job_id}/logs", params={"limit": 1000}).raise_for_status().json()
     streamed = [line.removeprefix("  │ ") for line in result.stderr.splitlines() if line.startswith("  │ ")]
     # Payloads carry escaped ANSI; on a non-TTY the colours are stripped, the text stays.
     expected = [clean_log_text(unescape_log_payload(line["payload"]), keep_colors=False) for line in lines]
@@ -64,17 +56,17 @@ def test_logs_are_streamed_once_and_in_order(cli: Any, sandbox: Sandbox) -> None
     assert streamed == expected
 
 
-def test_web_build_deploys_to_channel_with_rollout(cli: Any, sandbox: Sandbox) -> None:
+def test_web_build_deploys_to_channel_with_rollout(cli: Any, sandbox: Sandbox, sandbox_http: httpx.Client) -> None:
     result = cli("build", "--platform", "web", "--channel", "production", "--rollout", "25%", "--json")
     assert result.code == 0, result.stderr
     deployment = result.json["deployments"][0]
     assert deployment["channel"] == "production"
     assert deployment["rolloutPercentage"] == 25
-    stored = api(sandbox, "GET", f"{app_path(sandbox)}/deployments/{deployment['id']}")
+    stored = sandbox_http.get(f"{app_path(sandbox)}/deployments/{deployment['id']}").raise_for_status().json()
     assert stored["rolloutPercentage"] == 0.25  # 0-100 for users, 0..1 on the wire
 
 
-def test_deploy_is_idempotent_and_rollout_changes(cli: Any, sandbox: Sandbox) -> None:
+def test_deploy_is_idempotent_and_rollout_changes(cli: Any, sandbox: Sandbox, sandbox_http: httpx.Client) -> None:
     build = cli("build", "--platform", "web", "--json").json
     first = cli("deploy", "--build-number", build["buildNumber"], "--channel", "beta", "--rollout", "10", "--json")
     assert first.code == 0, first.stderr
@@ -89,7 +81,8 @@ def test_deploy_is_idempotent_and_rollout_changes(cli: Any, sandbox: Sandbox) ->
     assert raised.code == 0, raised.stderr
     assert raised.json["deployments"][0]["rolloutPercentage"] == 50
     deployment_id = raised.json["deployments"][0]["id"]
-    assert api(sandbox, "GET", f"{app_path(sandbox)}/deployments/{deployment_id}")["rolloutPercentage"] == 0.5
+    stored = sandbox_http.get(f"{app_path(sandbox)}/deployments/{deployment_id}").raise_for_status().json()
+    assert stored["rolloutPercentage"] == 0.5
     same = cli("rollout", "--channel", "beta", "--percentage", "50", "--json")
     assert same.json["noop"] is True
     assert sum(1 for m in mutations(sandbox) if m[0] == "PATCH") == 1
@@ -105,7 +98,9 @@ def test_deploy_to_missing_channel_is_not_found_unless_created(cli: Any, sandbox
     assert created.json["deployments"][0]["channel"] == "nightly"
 
 
-def test_native_deploy_to_destination_waits_for_its_job(cli: Any, sandbox: Sandbox, tmp_path: Path) -> None:
+def test_native_deploy_to_destination_waits_for_its_job(
+    cli: Any, sandbox: Sandbox, tmp_path: Path, sandbox_http: httpx.Client
+) -> None:
     build = cli("build", "--platform", "android", "--type", "release", "--json").json
     notes = tmp_path / "notes.json"
     notes.write_text('{"default": "Bug fixes", "de-DE": "Fehlerbehebungen"}')
@@ -123,7 +118,7 @@ def test_native_deploy_to_destination_waits_for_its_job(cli: Any, sandbox: Sandb
     deployment = result.json["deployments"][0]
     assert deployment["destination"] == "google-play-internal"
     assert deployment["jobStatus"] == "succeeded"
-    stored = api(sandbox, "GET", f"{app_path(sandbox)}/deployments/{deployment['id']}")
+    stored = sandbox_http.get(f"{app_path(sandbox)}/deployments/{deployment['id']}").raise_for_status().json()
     assert stored["releaseNotes"] == {"default": "Bug fixes", "de-DE": "Fehlerbehebungen"}
     again = cli("deploy", "--build-id", build["buildId"], "--destination", "google-play-internal", "--json")
     assert again.json["deployments"][0]["noop"] is True
@@ -159,17 +154,19 @@ def test_failure_summary_is_fetched_on_request(cli: Any) -> None:
     assert result.json["failureSummary"]
 
 
-def test_local_timeout_cancels_the_job(cli: Any, sandbox: Sandbox) -> None:
+def test_local_timeout_cancels_the_job(cli: Any, sandbox: Sandbox, sandbox_http: httpx.Client) -> None:
     result = cli(
         "build", "--platform", "android", "--var", "CAPAWESOME_SANDBOX_OUTCOME=never", "--timeout", "2s", "--json"
     )
     assert result.code == 124, result.stderr
-    job = api(sandbox, "GET", f"/v1/jobs/{result.json['jobId']}")
+    job = sandbox_http.get(f"/v1/jobs/{result.json['jobId']}").raise_for_status().json()
     assert job["status"] == "canceled"
     assert result.json["status"] == "timed_out"
 
 
-def test_local_timeout_without_cancel_leaves_the_job_running(cli: Any, sandbox: Sandbox) -> None:
+def test_local_timeout_without_cancel_leaves_the_job_running(
+    cli: Any, sandbox: Sandbox, sandbox_http: httpx.Client
+) -> None:
     result = cli(
         "build",
         "--platform",
@@ -182,7 +179,7 @@ def test_local_timeout_without_cancel_leaves_the_job_running(cli: Any, sandbox: 
         "--json",
     )
     assert result.code == 124
-    assert api(sandbox, "GET", f"/v1/jobs/{result.json['jobId']}")["status"] == "in_progress"
+    assert sandbox_http.get(f"/v1/jobs/{result.json['jobId']}").raise_for_status().json()["status"] == "in_progress"
 
 
 def test_no_wait_then_wait_by_build_number(cli: Any) -> None:
@@ -274,7 +271,9 @@ def test_unreachable_api_is_transient(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_during_wait_cancels_the_cloud_job(sandbox: Sandbox, tmp_path: Path, sig: int, code: int) -> None:
+def test_signal_during_wait_cancels_the_cloud_job(
+    sandbox: Sandbox, tmp_path: Path, sig: int, code: int, sandbox_http: httpx.Client
+) -> None:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -306,7 +305,7 @@ def test_signal_during_wait_cancels_the_cloud_job(sandbox: Sandbox, tmp_path: Pa
 
     data = json.loads(stdout)
     assert data["status"] == "canceled"
-    job = api(sandbox, "GET", f"/v1/jobs/{data['jobId']}")
+    job = sandbox_http.get(f"/v1/jobs/{data['jobId']}").raise_for_status().json()
     assert job["status"] == "canceled"
     assert ("PATCH", f"/v1/jobs/{data['jobId']}") in mutations(sandbox)
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from capawesome_ci.sandbox import Sandbox
 from capawesome_ci.sandbox.artifacts import artifact_sha256
+from tests.conftest import sandbox_client
 from tests.test_github import parse_outputs
 
 RUNNER_UID = 1001  # the runner user on GitHub-hosted runners: later steps run as it
@@ -176,7 +176,6 @@ def test_sigterm_cancels_the_cloud_job(docker_client: Any, image: str, sandbox: 
     assert time.monotonic() - sent < 7.5  # inside the runner's grace period
     assert run.code == 143, run.logs
     assert run.outputs["status"] == "canceled"
-    job = httpx.get(
-        f"{sandbox.base_url}/v1/jobs/{run.outputs['job-id']}", headers={"Authorization": f"Bearer {sandbox.token}"}
-    ).json()
+    with sandbox_client(sandbox) as http:
+        job = http.get(f"/v1/jobs/{run.outputs['job-id']}").json()
     assert job["status"] == "canceled"

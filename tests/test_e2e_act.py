@@ -6,11 +6,10 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-import httpx
 import pytest
 
 from capawesome_ci.sandbox import Sandbox
-from tests.conftest import REPO_ROOT, act_action_tag, build_image
+from tests.conftest import REPO_ROOT, act_action_tag, build_image, sandbox_client
 
 pytestmark = pytest.mark.container
 WORKFLOW = "tests/workflows/e2e.yml"
@@ -50,6 +49,6 @@ def test_workflow_build_download_deploy(docker_client: Any, act: list[str], sand
     assert "| channel production | 30 % | created |" in log
     assert sandbox.token not in log  # masked by ::add-mask:: and by act's secret masking
     # The deployment really happened, at 30 %, once.
-    headers = {"Authorization": f"Bearer {sandbox.token}"}
-    deployments = httpx.get(f"{sandbox.base_url}/v1/apps/{sandbox.app_id}/deployments", headers=headers).json()
+    with sandbox_client(sandbox) as http:
+        deployments = http.get(f"/v1/apps/{sandbox.app_id}/deployments").json()
     assert [d["rolloutPercentage"] for d in deployments] == [0.3]

@@ -10,11 +10,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from capawesome_ci.sandbox import Sandbox
-from tests.conftest import IMAGE_TAG, REPO_ROOT, _unavailable
+from tests.conftest import IMAGE_TAG, REPO_ROOT, _unavailable, sandbox_client
 
 pytestmark = pytest.mark.container
 
@@ -82,6 +81,6 @@ def test_pipeline_build_then_download_and_deploy(
     assert "artifacts/web.zip: OK" in log  # the check job verified the file against the dotenv sha256
     assert "capawesome_logs_1_started" in log  # a collapsible section, as gitlab-ci-local renders it
     assert sandbox.token not in log
-    headers = {"Authorization": f"Bearer {sandbox.token}"}
-    deployments = httpx.get(f"{sandbox.base_url}/v1/apps/{sandbox.app_id}/deployments", headers=headers).json()
+    with sandbox_client(sandbox) as http:
+        deployments = http.get(f"/v1/apps/{sandbox.app_id}/deployments").json()
     assert [d["rolloutPercentage"] for d in deployments] == [0.4]

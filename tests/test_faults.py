@@ -4,7 +4,6 @@ downloads resumed or failed cleanly. Every scenario counts towards the README's 
 from __future__ import annotations
 
 import email.utils
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from capawesome_ci.sandbox import Sandbox, parse_fault
 from tests import reliability
+from tests.conftest import make_site
 
 BUILD = ["build", "--platform", "web", "--json"]
 
@@ -22,12 +22,6 @@ def processed(sandbox: Sandbox, method: str, suffix: str) -> int:
     """Requests that reached a handler (faults answered before it are recorded with their status too,
     so count only answers the handler produced: any status the fault did not inject)."""
     return sum(1 for r in sandbox.state.requests if r.method == method and r.path.endswith(suffix))
-
-
-def site(tmp_path: Path) -> None:
-    (tmp_path / "www").mkdir(exist_ok=True)
-    (tmp_path / "www" / "index.html").write_text("<html></html>")
-    (tmp_path / "www" / "big.bin").write_bytes(os.urandom(11 * 1024 * 1024))  # the zip needs the multipart flow
 
 
 MUTATIONS = [
@@ -61,7 +55,7 @@ MUTATIONS = [
 def test_a_failed_mutation_is_never_repeated(
     cli: Any, sandbox: Sandbox, tmp_path: Path, fault: str, args: list[str], mutation: tuple[str, str], _: Any
 ) -> None:
-    site(tmp_path)
+    make_site(tmp_path / "www", big=11 * 1024 * 1024)  # the zip needs the multipart flow
     # Something to deploy and roll out.
     assert cli("build", "--platform", "web", "--channel", "production").code == 0
     before = Counter((r.method, r.path) for r in sandbox.state.requests)
@@ -98,7 +92,7 @@ SURVIVED = [
 
 @pytest.mark.parametrize(("fault", "args"), SURVIVED, ids=[s[0] for s in SURVIVED])
 def test_transient_faults_are_survived(cli: Any, sandbox: Sandbox, tmp_path: Path, fault: str, args: list[str]) -> None:
-    site(tmp_path)
+    make_site(tmp_path / "www", big=11 * 1024 * 1024)  # the zip needs the multipart flow
     sandbox.faults.add(parse_fault(fault))
     result = cli("--json", *args)
     reliability.count("fault scenarios run")

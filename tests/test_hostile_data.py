@@ -4,11 +4,9 @@ GitLab sections, escape codes, broken text or sheer size; artifact names that tr
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from capawesome_ci.ci.github import GitHubReporter
@@ -29,14 +27,6 @@ HOSTILE_LINES = (
     "lone surrogate \ud800 and NUL \x00 and bell \x07",
     "x" * (10 * 1024 * 1024),
 )
-
-
-def wait_for_job(sandbox: Sandbox, job_id: str) -> None:
-    headers = {"Authorization": f"Bearer {sandbox.token}"}
-    deadline = time.monotonic() + 20
-    while httpx.get(f"{sandbox.base_url}/v1/jobs/{job_id}", headers=headers).json()["status"] != "succeeded":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
 
 
 def test_hostile_log_lines_through_the_cli(cli: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:

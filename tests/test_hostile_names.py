@@ -29,7 +29,7 @@ from capawesome_ci.cli import main
 from capawesome_ci.sandbox import Sandbox
 from capawesome_ci.steps import bundle, deploy, live_update
 from capawesome_ci.steps.names import MAX_NAME_BYTES
-from tests.conftest import cli_env
+from tests.conftest import cli_env, make_site
 from tests.hostile import Json
 from tests.test_github import parse_outputs
 from tests.test_live_update import download
@@ -112,14 +112,7 @@ def test_duplicate_long_names_keep_the_byte_limit(hostile: Any, hostile_cli: Any
         assert_clean(written)
 
 
-# -- live-update: symlinks, zips, files lost while zipping ----------------------------------------
-def make_site(root: Path) -> Path:
-    (root / "assets").mkdir(parents=True)
-    (root / "index.html").write_text("<!doctype html><script src=assets/app.js></script>")
-    (root / "assets" / "app.js").write_text("console.log('app');\n" * 100)
-    return root
-
-
+# -- live-update: symlinks, zips, files lost while zipping (make_site: index.html and assets/app.js) --
 def test_a_symlink_inside_the_folder_is_bundled_as_its_file(cli: Any, sandbox: Sandbox, tmp_path: Path) -> None:
     site = make_site(tmp_path / "www")
     (site / "app.html").write_text("<!doctype html><title>real</title>")

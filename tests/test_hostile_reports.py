@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from capawesome_ci.ci.dotenv import format_dotenv, gitlab_value, single_line
 from capawesome_ci.ci.github import GitHubReporter
 from capawesome_ci.ci.redact import SecretRedactor
 from capawesome_ci.ci.review_comment import comment_body, marker
 from capawesome_ci.result import DeploymentResult, StepResult
+from tests.conftest import make_site, pem_of
 from tests.hostile import Error
 from tests.test_github import parse_outputs
 
@@ -378,19 +380,12 @@ def test_only_secrets_long_enough_to_be_secret_are_masked() -> None:
     )
 
 
-def test_a_short_passphrase_masks_no_word_of_our_messages(hostile_cli: Any, tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"the-right-passphrase"),
-    )
-    (tmp_path / "key.pem").write_bytes(pem)
-    (tmp_path / "dist").mkdir()
-    (tmp_path / "dist" / "index.html").write_text("<html></html>")
+def test_a_short_passphrase_masks_no_word_of_our_messages(
+    hostile_cli: Any, tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    pem = pem_of(rsa_key, passphrase=b"the-right-passphrase")
+    (tmp_path / "key.pem").write_text(pem)
+    make_site(tmp_path / "dist")
     run = hostile_cli(
         "live-update",
         "--path",
@@ -406,7 +401,7 @@ def test_a_short_passphrase_masks_no_word_of_our_messages(hostile_cli: Any, tmp_
     assert run.code == 2, run.stderr
     assert "wrong passphrase" in run.stderr and "***" not in run.stderr
     assert "::add-mask::wrong" not in run.stderr.splitlines()
-    body_lines = [line for line in pem.decode().splitlines() if not line.startswith("-----")]
+    body_lines = [line for line in pem.splitlines() if not line.startswith("-----")]
     assert all(f"::add-mask::{line}" in run.stderr.splitlines() for line in body_lines)
 
 

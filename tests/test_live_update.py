@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from capawesome_ci.sandbox import Sandbox, SandboxConfig
-from tests.conftest import cli_env, run_cli
+from tests.conftest import cli_env, make_site, pem_of, run_cli, sandbox_client
 
 MIB = 1024 * 1024
-
-
-def make_site(root: Path, big: int = 0) -> Path:
-    (root / "assets").mkdir(parents=True)
-    (root / "index.html").write_text("<!doctype html><title>app</title>")
-    (root / "assets" / "app.js").write_text("console.log('hello');\n" * 500)
-    if big:
-        (root / "assets" / "big.bin").write_bytes(os.urandom(big))
-    return root
 
 
 def bundle_zip(size: int) -> bytes:
@@ -43,13 +33,9 @@ def bundle_zip(size: int) -> bytes:
 
 
 def download(sandbox: Sandbox, build_id: str, artifact_id: str) -> bytes:
-    response = httpx.get(
-        f"{sandbox.base_url}/v1/apps/{sandbox.app_id}/builds/{build_id}/artifacts/{artifact_id}/download",
-        headers={"Authorization": f"Bearer {sandbox.token}"},
-        timeout=60,
-    )
-    response.raise_for_status()
-    return response.content
+    with sandbox_client(sandbox, timeout=60) as http:
+        path = f"/v1/apps/{sandbox.app_id}/builds/{build_id}/artifacts/{artifact_id}/download"
+        return http.get(path).raise_for_status().content
 
 
 def test_folder_round_trip_byte_for_byte(cli: Any, sandbox: Sandbox, tmp_path: Path) -> None:
@@ -85,27 +71,10 @@ def test_multipart_boundaries(cli: Any, sandbox: Sandbox, tmp_path: Path, size: 
 
 
 @pytest.fixture(scope="module")
-def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def key_pair(tmp_path_factory: pytest.TempPathFactory, rsa_key: rsa.RSAPrivateKey) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("keys")
-    subprocess.run(
-        [
-            "openssl",
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            str(folder / "key.pem"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        ["openssl", "pkey", "-in", str(folder / "key.pem"), "-pubout", "-out", str(folder / "public.pem")],
-        check=True,
-        capture_output=True,
-    )
+    (folder / "key.pem").write_text(pem_of(rsa_key))
+    (folder / "public.pem").write_text(pem_of(rsa_key, private=False))
     return folder / "key.pem", folder / "public.pem"
 
 
@@ -132,7 +101,8 @@ def test_the_server_verifies_our_signatures(tmp_path: Path, key_pair: tuple[Path
 
 
 def test_manifest_mode_uploads_every_file_and_the_manifest(cli: Any, sandbox: Sandbox, tmp_path: Path) -> None:
-    make_site(tmp_path / "www")
+    files = {"index.html": "<!doctype html><title>app</title>", "assets/app.js": "console.log('hello');\n" * 500}
+    make_site(tmp_path / "www", files)
     result = cli("live-update", "--path", "www", "--artifact-type", "manifest", "--channel", "beta", "--json")
     assert result.code == 0, result.stderr
     uploads = [r for r in sandbox.state.requests if r.method == "POST" and r.path.endswith("/files")]

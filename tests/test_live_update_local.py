@@ -21,17 +21,17 @@ from capawesome_ci.steps.bundle import (
     sign_digest,
     write_zip,
 )
+from tests.conftest import make_site
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 
 
-def make_site(root: Path) -> Path:
-    (root / "assets" / "img").mkdir(parents=True)
-    (root / "index.html").write_text("<!doctype html><script src=assets/app.js></script>")
-    (root / "assets" / "app.js").write_bytes(bytes(range(256)) * 100)
-    (root / "assets" / "img" / "logo.png").write_bytes(b"\x89PNG" + b"\0" * 50)
-    (root / ".DS_Store").write_bytes(b"junk")
-    return root
+SITE: dict[str, bytes | str] = {
+    "index.html": "<!doctype html><script src=assets/app.js></script>",
+    "assets/app.js": bytes(range(256)) * 100,
+    "assets/img/logo.png": b"\x89PNG" + b"\0" * 50,
+    ".DS_Store": b"junk",  # never zipped
+}
 
 
 def openssl(*args: str, input: bytes | None = None) -> bytes:
@@ -57,7 +57,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_zip_is_deterministic_and_android_friendly(tmp_path: Path) -> None:
-    site = make_site(tmp_path / "www")
+    site = make_site(tmp_path / "www", SITE)
     warnings: list[str] = []
     write_zip(site, tmp_path / "a.zip", warnings.append)
     (site / "assets" / "app.js").touch()  # a new mtime must not change the bytes
@@ -71,7 +71,7 @@ def test_zip_is_deterministic_and_android_friendly(tmp_path: Path) -> None:
 
 
 def test_symlinks_inside_the_folder_are_zipped_as_their_file(tmp_path: Path) -> None:
-    site = make_site(tmp_path / "www")
+    site = make_site(tmp_path / "www", SITE)
     (site / "link.js").symlink_to(site / "assets" / "app.js")
     write_zip(site, tmp_path / "a.zip", lambda _: None)
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
@@ -80,7 +80,7 @@ def test_symlinks_inside_the_folder_are_zipped_as_their_file(tmp_path: Path) -> 
 
 
 def test_symlinks_out_of_the_folder_are_refused(tmp_path: Path) -> None:
-    site = make_site(tmp_path / "www")
+    site = make_site(tmp_path / "www", SITE)
     (site / "link.js").symlink_to(tmp_path)
     with pytest.raises(InputError, match=r"link\.js is a symlink to .*, outside the folder"):
         write_zip(site, tmp_path / "a.zip", lambda _: None)
@@ -117,7 +117,7 @@ def test_pem_without_line_breaks_and_encrypted_keys(keys: Path) -> None:
 
 
 def test_manifest_mode_never_writes_into_the_folder(tmp_path: Path) -> None:
-    site = make_site(tmp_path / "www")
+    site = make_site(tmp_path / "www", SITE)
     before = sorted(p.relative_to(site) for p in site.rglob("*"))
     code = main(["--sandbox", "--dry-run", "live-update", "--path", str(site), "--artifact-type", "manifest"])
     assert code == 0
@@ -147,7 +147,7 @@ def test_bad_input_is_one_line_exit_2(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    make_site(tmp_path / "www")
+    make_site(tmp_path / "www", SITE)
     (tmp_path / "no-index").mkdir()
     shutil.copy(keys / "encrypted.pem", tmp_path / "encrypted.pem")
     monkeypatch.setenv("CAPAWESOME_PRIVATE_KEY_PASSPHRASE", "not-it")
@@ -159,7 +159,7 @@ def test_bad_input_is_one_line_exit_2(
 
 
 def test_key_lines_never_appear_in_output(tmp_path: Path, keys: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    site = make_site(tmp_path / "www")
+    site = make_site(tmp_path / "www", SITE)
     pem = (keys / "key.pem").read_text()
     code = main(
         [

@@ -19,6 +19,7 @@ from capawesome_cloud.exceptions import CapawesomeCloudError
 
 from capawesome_ci.sandbox import Sandbox, SandboxConfig, serve_forever
 from capawesome_ci.sandbox.artifacts import artifact_chunks, artifact_sha256
+from tests.conftest import sandbox_client
 
 FAST = SandboxConfig(queue_seconds=0.05, run_seconds=0.3, log_lines=10, artifact_size=300_000)
 TERMINAL = {"succeeded", "failed", "canceled", "rejected", "timed_out"}
@@ -31,21 +32,15 @@ def sb() -> Iterator[Sandbox]:
         yield running
 
 
-def client_for(sandbox: Sandbox, authorized: bool = True) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {sandbox.token}"} if authorized else {}
-    # Plain HTTP on loopback: verify=False skips loading the CA bundle (~40 ms per client).
-    return httpx.Client(base_url=sandbox.base_url, headers=headers, verify=False)
-
-
 @pytest.fixture
 def http(sb: Sandbox) -> Iterator[httpx.Client]:
-    with client_for(sb) as client:
+    with sandbox_client(sb) as client:
         yield client
 
 
 @pytest.fixture
 def anon(sb: Sandbox) -> Iterator[httpx.Client]:
-    with client_for(sb, authorized=False) as client:
+    with sandbox_client(sb, authorized=False) as client:
         yield client
 
 
@@ -121,7 +116,7 @@ def test_keep_alive_chunked_bodies_and_stop(sb: Sandbox, app: str) -> None:
     for _ in range(3):  # one connection, several requests
         connection.request("GET", "/v1/users/me", headers={"Authorization": f"Bearer {sb.token}"})
         assert connection.getresponse().read().startswith(b"{")
-    with client_for(sb) as client:
+    with sandbox_client(sb) as client:
         chunked = client.post(f"{app}/channels", content=iter([b'{"name": ', b'"chunky"}']))
         assert chunked.status_code == 201 and chunked.json()["name"] == "chunky"
         paused = client.post(f"{app}/channels/{chunked.json()['id']}/pause")
@@ -217,7 +212,7 @@ def test_channel_lifecycle(http: httpx.Client, app: str) -> None:
 def test_build_job_progression_and_logs() -> None:
     with (
         Sandbox(SandboxConfig(queue_seconds=0.2, run_seconds=0.4, log_lines=12)) as sb,
-        client_for(sb) as http,
+        sandbox_client(sb) as http,
     ):
         created = http.post(f"/v1/apps/{sb.app_id}/builds", json={"platform": "android", "type": "release"})
         assert created.status_code == 201
@@ -418,7 +413,7 @@ def test_never_and_cancel(http: httpx.Client, app: str) -> None:
     assert http.get(f"/v1/jobs/{never['jobId']}/logs").json() == logs  # frozen
     assert http.get(f"{app}/builds/{never['id']}/artifacts").json() == []
     with Sandbox(SandboxConfig(queue_seconds=30)) as slow:
-        client = client_for(slow)
+        client = sandbox_client(slow)
         queued = client.post(f"/v1/apps/{slow.app_id}/builds", json={"platform": "web"}).json()
         assert client.patch(f"/v1/jobs/{queued['jobId']}", json={"status": "canceled"}).json()["status"] == "canceled"
         assert [line["payload"] for line in client.get(f"/v1/jobs/{queued['jobId']}/logs").json()] == ["Job canceled."]

@@ -23,23 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from capawesome_ci.sandbox import Sandbox, SandboxConfig
+from tests.conftest import pem_of, sandbox_client
 
 MiB = 1 << 20
 PART = 10 * MiB  # the official CLI's part size and inline threshold
 FAST = SandboxConfig(queue_seconds=0.05, run_seconds=0.3, log_lines=10)
-
-
-@pytest.fixture(scope="module")
-def key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def public_pem(key: rsa.RSAPrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
 
 
 @pytest.fixture
@@ -49,20 +37,14 @@ def sb() -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def signed_sb(key: rsa.RSAPrivateKey) -> Iterator[Sandbox]:
-    with Sandbox(dataclasses.replace(FAST, public_key_pem=public_pem(key))) as running:
+def signed_sb(rsa_key: rsa.RSAPrivateKey) -> Iterator[Sandbox]:
+    with Sandbox(dataclasses.replace(FAST, public_key_pem=pem_of(rsa_key, private=False))) as running:
         yield running
-
-
-def client_for(sandbox: Sandbox) -> httpx.Client:
-    return httpx.Client(
-        base_url=sandbox.base_url, headers={"Authorization": f"Bearer {sandbox.token}"}, verify=False, timeout=60
-    )
 
 
 @pytest.fixture
 def http(sb: Sandbox) -> Iterator[httpx.Client]:
-    with client_for(sb) as client:
+    with sandbox_client(sb, timeout=60) as client:
         yield client
 
 
@@ -332,22 +314,23 @@ def test_upload_errors(sb: Sandbox, http: httpx.Client, app: str) -> None:
 
 
 # -- signatures ------------------------------------------------------------------------------------
-def test_signatures_are_required_with_a_public_key(signed_sb: Sandbox, key: rsa.RSAPrivateKey) -> None:
+def test_signatures_are_required_with_a_public_key(
+    signed_sb: Sandbox, rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey
+) -> None:
     app = f"/v1/apps/{signed_sb.app_id}"
     data, invalid_signature = payload(50_000), (400, {"message": "Invalid signature."})
-    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    with client_for(signed_sb) as http:
+    with sandbox_client(signed_sb, timeout=60) as http:
         files_url = f"{app}/bundles/{new_bundle(http, app)['id']}/files"
-        for signature in (None, "", "not base64!", sign(key, b"other bytes"), sign(other_key, data)):
+        for signature in (None, "", "not base64!", sign(rsa_key, b"other bytes"), sign(other_rsa_key, data)):
             assert error(http.post(files_url, files=file_form(data, True, signature=signature))) == invalid_signature
-        assert http.post(files_url, files=file_form(data, True, signature=sign(key, data))).status_code == 201
+        assert http.post(files_url, files=file_form(data, True, signature=sign(rsa_key, data))).status_code == 201
 
         big = payload(PART + 5, seed=5)  # in parts: checked on mpu-complete, against the streamed digest
         bundle = new_bundle(http, app)
-        wrong = add_file(http, app, bundle["id"], big, signature=sign(key, data))
+        wrong = add_file(http, app, bundle["id"], big, signature=sign(rsa_key, data))
         answer = upload_parts(http, f"{app}/bundles/{bundle['id']}/files/{wrong}/upload", split(big))
         assert error(answer) == invalid_signature
-        right = add_file(http, app, bundle["id"], big, signature=sign(key, big))
+        right = add_file(http, app, bundle["id"], big, signature=sign(rsa_key, big))
         answer = upload_parts(http, f"{app}/bundles/{bundle['id']}/files/{right}/upload", split(big))
         assert error(answer) == (200, {})
         finalized = finalize(http, app, bundle["id"], right).json()
@@ -356,18 +339,17 @@ def test_signatures_are_required_with_a_public_key(signed_sb: Sandbox, key: rsa.
         # A self-hosted bundle has no bytes here: its signature must match the declared checksum.
         digest = hashlib.sha256(data).digest()
         over_digest = base64.b64encode(
-            key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+            rsa_key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
         ).decode()  # the same signature as over the bytes
-        assert over_digest == sign(key, data)
+        assert over_digest == sign(rsa_key, data)
         url = {"url": "https://cdn.example.com/bundle.zip", "checksum": sha256(data)}
         assert error(http.post(f"{app}/bundles", json={"artifactType": "zip", **url})) == invalid_signature
         assert new_bundle(http, app, **url, signature=over_digest)["id"]
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-def test_openssl_signatures_are_accepted(signed_sb: Sandbox, key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    (tmp_path / "key.pem").write_bytes(pem)
+def test_openssl_signatures_are_accepted(signed_sb: Sandbox, rsa_key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
+    (tmp_path / "key.pem").write_text(pem_of(rsa_key))
     data = payload(20_000, seed=11)
     (tmp_path / "bundle.zip").write_bytes(data)
     signature = subprocess.run(
@@ -377,15 +359,15 @@ def test_openssl_signatures_are_accepted(signed_sb: Sandbox, key: rsa.RSAPrivate
         text=True,
         check=True,
     ).stdout  # exactly what the reference documents (§6 step 3)
-    assert signature == sign(key, data)
+    assert signature == sign(rsa_key, data)
     app = f"/v1/apps/{signed_sb.app_id}"
-    with client_for(signed_sb) as http:
+    with sandbox_client(signed_sb, timeout=60) as http:
         bundle = upload_zip(http, app, data, signature=signature)
         assert http.get(artifact_url(app, bundle) + "/download").content == data
 
 
-def test_public_key_must_be_rsa(key: rsa.RSAPrivateKey) -> None:
-    assert Sandbox(SandboxConfig(public_key_pem=public_pem(key))).state.public_keys
+def test_public_key_must_be_rsa(rsa_key: rsa.RSAPrivateKey) -> None:
+    assert Sandbox(SandboxConfig(public_key_pem=pem_of(rsa_key, private=False))).state.public_keys
     assert Sandbox(SandboxConfig()).state.public_keys == {}
     ec_pem = (
         ec.generate_private_key(ec.SECP256R1())

@@ -4,14 +4,14 @@ stdout, stderr, output files, summaries, dotenv reports or error text."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from capawesome_ci.sandbox import Sandbox
 from tests import reliability
-from tests.conftest import CANARY_TOKEN, cli_env, run_cli
+from tests.conftest import CANARY_TOKEN, cli_env, make_site, pem_of, run_cli
 
 COMMANDS = {
     "build": ["build", "--platform", "web", "--channel", "beta"],
@@ -30,14 +30,8 @@ MODES = {
 
 
 @pytest.fixture(scope="module")
-def canary_key(tmp_path_factory: pytest.TempPathFactory) -> str:
-    folder = tmp_path_factory.mktemp("key")
-    subprocess.run(
-        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(folder / "k.pem")],
-        check=True,
-        capture_output=True,
-    )
-    return (folder / "k.pem").read_text()
+def canary_key(rsa_key: rsa.RSAPrivateKey) -> str:
+    return pem_of(rsa_key)
 
 
 def key_lines(pem: str) -> list[str]:
@@ -55,8 +49,7 @@ def assert_clean(texts: list[str], pem: str) -> int:
 
 
 def workspace(tmp_path: Path, pem: str) -> Path:
-    (tmp_path / "www").mkdir(exist_ok=True)
-    (tmp_path / "www" / "index.html").write_text("<html></html>")
+    make_site(tmp_path / "www")
     (tmp_path / "key.pem").write_text(pem)
     return tmp_path
 

@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from capawesome_ci.errors import ExitCode, InputError, NotFoundError
 from capawesome_ci.steps import live_update
 from capawesome_ci.steps.bundle import MANIFEST_NAME
 from capawesome_ci.steps.live_update import LiveUpdateInputs
+from tests.conftest import make_site, pem_of
 from tests.fakes import INPUT_REFUSED, FakePlatform, RecordingReporter, make_ctx
 
 SITE = {
@@ -28,12 +31,7 @@ SITE = {
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    folder = tmp_path / "www"
-    for name, data in SITE.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
-    (folder / ".DS_Store").write_bytes(b"junk")  # never shipped
-    return folder
+    return make_site(tmp_path / "www", {**SITE, ".DS_Store": b"junk"})  # .DS_Store: never shipped
 
 
 def inputs(**given: Any) -> LiveUpdateInputs:
@@ -120,14 +118,8 @@ def test_manifest_mode_uploads_every_file_and_the_manifest_last(site: Path) -> N
     assert reporter_of(ctx).progress_calls[-1][0] == "4 files"
 
 
-def test_a_key_signs_every_upload_and_is_masked(site: Path, tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+def test_a_key_signs_every_upload_and_is_masked(site: Path, tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
+    pem = pem_of(rsa_key)
     key_file = tmp_path / "key.pem"
     key_file.write_text(pem, encoding="utf-8")
     platform = FakePlatform()
@@ -138,21 +130,14 @@ def test_a_key_signs_every_upload_and_is_masked(site: Path, tmp_path: Path) -> N
     published = platform.bundles[0]
     for upload in published.uploads:
         assert upload.signature is not None
-        key.public_key().verify(
+        rsa_key.public_key().verify(
             base64.b64decode(upload.signature), published.contents[upload.name], padding.PKCS1v15(), hashes.SHA256()
         )
 
 
-def test_a_key_in_the_environment_with_lost_line_breaks_is_used(site: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+def test_a_key_in_the_environment_with_lost_line_breaks_is_used(site: Path, rsa_key: rsa.RSAPrivateKey) -> None:
     platform = FakePlatform()
-    environ = {live_update.PRIVATE_KEY_ENV: pem.replace("\n", " ")}
+    environ = {live_update.PRIVATE_KEY_ENV: pem_of(rsa_key).replace("\n", " ")}
     live_update.run(inputs(path=str(site)), make_ctx(platform, environ=environ))
     assert platform.bundles[0].uploads[0].signature
 
