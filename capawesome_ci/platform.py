@@ -144,6 +144,8 @@ class Destination:
     id: str
     name: str
     platform: str | None = None
+    # What only this platform takes for a deploy there (Capwrapper: the --deploy-field pass-through).
+    options: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -207,6 +209,10 @@ class CloudPlatform:
 
     def find_build_by_number(self, number: str) -> Build:
         raise self._not_available(Capability.BUILD_NUMBERS)
+
+    def find_newest_build(self, bundle_id: str) -> Build:
+        """The newest build of an app by its bundle id (Capwrapper, which has no app ids)."""
+        raise self._not_available(Capability.BUILD)
 
     def get_job(self, job_id: str) -> Job:
         raise self._not_available(Capability.WAIT)

@@ -50,7 +50,7 @@ class Provider:
     short_title: str  # how log titles name its jobs: "Capawesome build #7 logs"
     token_variables: tuple[str, ...]  # read in this order after --token and --token-file
     base_url_variable: str
-    app_id_variable: str
+    app_id_variable: str  # "" when the platform has no app id (Capwrapper)
     default_base_url: str
     capabilities: frozenset[Capability]
     adapter: str  # "module:function", called with a Connection; a context manager of the CloudPlatform
@@ -117,5 +117,32 @@ register(
         adapter="capawesome_ci.cloud.capawesome:connect",
         emulator="capawesome_ci.sandbox.capawesome.start:start_capawesome",
         serve="capawesome_ci.sandbox.capawesome.start:serve",
+    )
+)
+
+_CAPWRAPPER_STEPS = "capawesome_ci.steps.capwrapper."
+register(
+    Provider(
+        id="capwrapper",
+        title="Capwrapper",
+        short_title="Capwrapper",
+        token_variables=("CAPWRAPPER_API_KEY",),
+        base_url_variable="CAPWRAPPER_BASE_URL",
+        app_id_variable="",  # no app ids: builds belong to the API key
+        # The docs' curl examples; their endpoint table writes /api/v1/…: the base URL is the one knob.
+        default_base_url="https://api.capwrapper.com/v1",
+        capabilities=frozenset({Capability.BUILD, Capability.WAIT, Capability.DOWNLOAD, Capability.DESTINATIONS}),
+        adapter="capawesome_ci.cloud.capwrapper:connect",
+        emulator="capawesome_ci.sandbox.capwrapper.start:start_capwrapper",
+        serve="capawesome_ci.sandbox.capwrapper.start:serve",
+        # Every step differs a little (no app id, builds from a web URL, picked by bundle id, stores):
+        # each has its own module, and its model is named here too for the front ends.
+        inputs={
+            "build": _CAPWRAPPER_STEPS + "build:BuildInputs",
+            "wait": _CAPWRAPPER_STEPS + "wait:WaitInputs",
+            "download": _CAPWRAPPER_STEPS + "download:DownloadInputs",
+            "deploy": _CAPWRAPPER_STEPS + "deploy:DeployInputs",
+        },
+        steps={command: _CAPWRAPPER_STEPS + command for command in ("build", "wait", "download", "deploy")},
     )
 )
