@@ -117,6 +117,13 @@ class ApiError(CiError):
     exit_code = ExitCode.USAGE
 
 
+class ConflictError(CiError):
+    """The platform refused a change that conflicts with the state of its target (Peak: HTTP 409,
+    e.g. a deployment that is still deploying): the remote side rejected it, as a rejected job is."""
+
+    exit_code = ExitCode.JOB_REJECTED
+
+
 class TransientError(CiError):
     """Network trouble, 5xx or 429 that outlived the retry policy: running again is safe."""
 

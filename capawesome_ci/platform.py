@@ -33,6 +33,7 @@ class Capability(str, enum.Enum):
     DESTINATIONS = "destinations"  # deploy to an app store
     SHARE = "share"  # tester links
     LIVE_UPDATE = "live-update"  # upload a local web build as a bundle
+    RELEASES = "releases"  # deploy a versioned release to a named deployment, one revision each (Peak)
 
 
 class NotAvailable(InputError):
@@ -87,6 +88,9 @@ class Job:
     raw_status: str  # the platform's own word for it
     status_message: str | None = None
     duration_seconds: float | None = None
+    # The parts of the job that failed, each with its status ("block api: failed"): what a job made
+    # of parts (Peak's blocks) has to say beyond its own status.
+    failed_parts: list[str] = field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
@@ -154,6 +158,29 @@ class Share:
     url: str
     qr_code_url: str
     expires_at: str | None = None
+
+
+@dataclass
+class ReleaseRequest:
+    """A versioned release to deploy (Peak Press: a release of an app spec) and what goes with it."""
+
+    version: str
+    notes: str
+    spec_id: str | None = None  # what the release belongs to: needed for a deployment's first revision
+    # Parameters per part of the release: part → phase ("build" or "run") → key → value.
+    parameters: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+
+
+@dataclass
+class ReleaseDeployment:
+    """A named deployment of releases, changed one numbered revision at a time; `job` follows its
+    latest revision (a job id is the deployment id: get_job reads the latest revision)."""
+
+    id: str
+    name: str | None = None
+    revision: int | None = None
+    release: str | None = None  # the version the latest revision deploys
+    job: Job | None = None
 
 
 @dataclass
@@ -272,3 +299,19 @@ class CloudPlatform:
         """Create the bundle, upload its files (none for a self-hosted URL) and make it deployable;
         a failure after the bundle exists says so."""
         raise self._not_available(Capability.LIVE_UPDATE)
+
+    def find_release_deployment(self, name_or_id: str) -> ReleaseDeployment | None:
+        """The deployment with this exact name, else with this id; None when there is neither."""
+        raise self._not_available(Capability.RELEASES)
+
+    def create_release_deployment(self, name: str, request: ReleaseRequest) -> ReleaseDeployment:
+        """A new deployment named `name`, its first revision deploying `request`."""
+        raise self._not_available(Capability.RELEASES)
+
+    def create_revision(self, deployment_id: str, request: ReleaseRequest) -> ReleaseDeployment:
+        """A new revision of an existing deployment, deploying `request` (an older release rolls back)."""
+        raise self._not_available(Capability.RELEASES)
+
+    def redeploy(self, deployment_id: str) -> ReleaseDeployment:
+        """Deploy the latest revision again (after it failed or ended with a warning)."""
+        raise self._not_available(Capability.RELEASES)

@@ -61,6 +61,9 @@ class Provider:
     # A step this platform runs its own way: command → module (with `run`, `needs` and the model
     # named in commands.py), for a platform whose concept of the step differs (Peak's deploy).
     steps: Mapping[str, str] = field(default_factory=dict)
+    # "module:function" computing the default base URL from the environment (Peak: from its stage),
+    # when it is not one fixed URL; `default_base_url` then only documents the usual one.
+    default_base_url_from: str | None = None
 
     def connect(self, connection: Connection) -> AbstractContextManager[CloudPlatform]:
         return _load(self.adapter)(connection)  # type: ignore[no-any-return]
@@ -70,9 +73,22 @@ class Provider:
             raise InputError(f"{self.id} has no sandbox", field="sandbox")
         return _load(self.emulator)(environ)  # type: ignore[no-any-return]
 
+    def default_url(self, environ: dict[str, str]) -> str:
+        """The base URL when none is given (may raise InputError for a bad setting it reads)."""
+        if self.default_base_url_from is None:
+            return self.default_base_url
+        return _load(self.default_base_url_from)(environ)  # type: ignore[no-any-return]
+
     def model(self, command: str, default: Any) -> Any:
-        """The inputs model of `command` on this platform: its own, or the step's."""
-        return _load(self.inputs[command]) if command in self.inputs else default
+        """The inputs model of `command` on this platform: its own, that of its own step module
+        (named as in commands.py), or the step's."""
+        if command in self.inputs:
+            return _load(self.inputs[command])
+        if command in self.steps:
+            from capawesome_ci.commands import COMMANDS
+
+            return getattr(importlib.import_module(self.steps[command]), COMMANDS[command].model)
+        return default
 
     def step(self, command: str, default: ModuleType) -> ModuleType:
         """The module that runs `command` on this platform: its own, or the neutral step."""
@@ -113,7 +129,7 @@ register(
         base_url_variable="CAPAWESOME_CLOUD_BASE_URL",
         app_id_variable="CAPAWESOME_APP_ID",
         default_base_url="https://api.cloud.capawesome.io",
-        capabilities=frozenset(Capability),
+        capabilities=frozenset(Capability) - {Capability.RELEASES},
         adapter="capawesome_ci.cloud.capawesome:connect",
         emulator="capawesome_ci.sandbox.capawesome.start:start_capawesome",
         serve="capawesome_ci.sandbox.capawesome.start:serve",
@@ -144,5 +160,24 @@ register(
             "deploy": _CAPWRAPPER_STEPS + "deploy:DeployInputs",
         },
         steps={command: _CAPWRAPPER_STEPS + command for command in ("build", "wait", "download", "deploy")},
+    )
+)
+
+register(
+    Provider(
+        id="peak",
+        title="Peak Press",
+        short_title="Peak",
+        token_variables=("PEAK_AUTH_TOKEN", "API_KEY"),  # what peak-sdk reads, in its order
+        base_url_variable="PEAK_PRESS_BASE_URL",
+        app_id_variable="",  # no apps: deployments belong to the tenant the token names
+        default_base_url="https://press.peak.ai",
+        default_base_url_from="capawesome_ci.cloud.peak:base_url_from_stage",  # press.{stage}.peak.ai
+        capabilities=frozenset({Capability.RELEASES, Capability.WAIT}),
+        adapter="capawesome_ci.cloud.peak:connect",
+        emulator="capawesome_ci.sandbox.peak.start:start_peak",
+        serve="capawesome_ci.sandbox.peak.start:serve",
+        # Deploying a release to a named deployment is not the neutral deploy (build → channels).
+        steps={"deploy": "capawesome_ci.steps.deploy_release", "wait": "capawesome_ci.steps.wait_release"},
     )
 )

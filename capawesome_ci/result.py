@@ -34,6 +34,9 @@ class DeploymentResult(_Camel):
     job_id: str | None = None
     job_status: str | None = None
     url: str | None = None
+    # A deployment of versioned releases (Peak): the version it deploys and its revision number.
+    release: str | None = None
+    revision: int | None = None
     # True when the deployment already existed as asked and nothing was sent.
     noop: bool = False
 
@@ -70,6 +73,8 @@ class StepResult(_Camel):
     job_status: str | None = None
     job_status_raw: str | None = None  # the platform's own word for it
     job_status_message: str | None = None
+    # The parts of the job that failed, with their status ("block api: failed"; Peak's blocks).
+    failed_parts: list[str] = Field(default_factory=list)
     duration_seconds: float | None = None
     artifacts: list[ArtifactResult] = Field(default_factory=list)
     deployments: list[DeploymentResult] = Field(default_factory=list)

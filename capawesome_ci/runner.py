@@ -256,7 +256,7 @@ def run_step(command: str, given: dict[str, Any], settings: RunSettings, environ
             from capawesome_ci.steps.context import StepContext
 
             connection = Connection(
-                base_url=base_url or provider.default_base_url,
+                base_url=base_url or provider.default_url(environ),
                 token=token,
                 app_id=result.app_id or "",
                 dry_run_recorder=plan if settings.dry_run else None,

@@ -39,6 +39,7 @@ def dotenv_values(result: StepResult) -> dict[str, str]:
     first_artifact = result.artifacts[0] if result.artifacts else None
     first_deployment = result.deployments[0] if result.deployments else None
     rollout = first_deployment.rollout_percentage if first_deployment else None
+    release = first_deployment if first_deployment and first_deployment.release else None
     values = {
         "CAPAWESOME_STATUS": result.status,
         "CAPAWESOME_EXIT_CODE": str(result.exit_code),
@@ -49,6 +50,11 @@ def dotenv_values(result: StepResult) -> dict[str, str]:
         "CAPAWESOME_ARTIFACT_PATH": first_artifact.path if first_artifact else None,
         "CAPAWESOME_ARTIFACT_SHA256": first_artifact.sha256 if first_artifact else None,
         "CAPAWESOME_DEPLOYMENT_ID": first_deployment.id if first_deployment else None,
+        # Set by release deployments (Peak) only, which set none of the build, artifact, channel and
+        # share keys: a run never fills more than 16.
+        "CAPAWESOME_RELEASE": release.release if release else None,
+        "CAPAWESOME_REVISION": str(release.revision) if release and release.revision is not None else None,
+        "CAPAWESOME_JOB_STATUS_RAW": result.job_status_raw if release else None,
         "CAPAWESOME_CHANNEL": ",".join(d.channel for d in result.deployments if d.channel) or None,
         "CAPAWESOME_ROLLOUT_PERCENTAGE": f"{rollout:g}" if rollout is not None else None,
         "CAPAWESOME_SHARE_URL": result.share.url if result.share else None,

@@ -73,6 +73,7 @@ def result_outputs(result: StepResult) -> dict[str, str]:
         "build-url": lines([result.build_url or ""]),
         "job-id": lines([result.job_id or ""]),
         "job-status": lines([result.job_status or ""]),
+        "job-status-raw": lines([result.job_status_raw or ""]),
         "artifact-paths": lines([a.path or "" for a in result.artifacts]),
         "artifact-sha256": lines([a.sha256 or "" for a in result.artifacts]),
         "share-url": lines([result.share.url if result.share else ""]),
@@ -81,6 +82,8 @@ def result_outputs(result: StepResult) -> dict[str, str]:
         "deployment-ids": lines([d.id for d in result.deployments]),
         "channel": lines([d.channel for d in result.deployments if d.channel]),
         "rollout-percentage": f"{first.rollout_percentage:g}" if first and first.rollout_percentage is not None else "",
+        "release": lines([(first.release or "") if first else ""]),
+        "revision": str(first.revision) if first and first.revision is not None else "",
         "failure-summary": lines((result.failure_summary or "").splitlines()),
         "result": json.dumps(result.to_json_dict(), separators=(",", ":")),
     }

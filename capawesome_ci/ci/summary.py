@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from capawesome_ci.result import StepResult
+from capawesome_ci.result import DeploymentResult, StepResult
 
 
 class Url(str):
@@ -34,6 +34,21 @@ def human_size(size: int | None) -> str:
     return f"{value:.1f} GiB"
 
 
+def _status_with_raw(result: StepResult) -> str | None:
+    """`failed (platform_resource_error)`: the platform's own word too, when it says more."""
+    raw, status = result.job_status_raw, result.job_status
+    return f"{status} ({raw})" if status and raw and raw != status else status
+
+
+def _target(deployment: DeploymentResult) -> str:
+    if deployment.channel:
+        return f"channel {deployment.channel}"
+    if deployment.destination:
+        return f"destination {deployment.destination}"
+    revision = f", revision {deployment.revision}" if deployment.revision is not None else ""
+    return f"release {deployment.release or '?'}{revision}"
+
+
 def summary_sections(result: StepResult) -> list[SummarySection]:
     sections: list[SummarySection] = []
     outcome = SummarySection(title=f"capawesome-ci {result.command}: {result.status}")
@@ -42,7 +57,7 @@ def summary_sections(result: StepResult) -> list[SummarySection]:
         ("Build", f"#{result.build_number}" if result.build_number else result.build_id),
         ("Platform", " / ".join(v for v in (result.platform, result.build_type) if v) or None),
         ("Git ref", result.git_ref),
-        ("Job status", result.job_status),
+        ("Job status", _status_with_raw(result)),
         ("Duration", f"{result.duration_seconds:.0f} s" if result.duration_seconds is not None else None),
         ("Console", Url(result.build_url) if result.build_url else None),
         ("Dry run", "yes, nothing was changed" if result.dry_run else None),
@@ -66,7 +81,7 @@ def summary_sections(result: StepResult) -> list[SummarySection]:
                 table_header=["Target", "Rollout", "Status", "Deployment"],
                 table_rows=[
                     [
-                        f"channel {d.channel}" if d.channel else f"destination {d.destination}",
+                        _target(d),
                         f"{d.rollout_percentage:g} %" if d.rollout_percentage is not None else "-",
                         "unchanged (already active)" if d.noop else (d.job_status or "created"),
                         d.id,
@@ -89,6 +104,14 @@ def summary_sections(result: StepResult) -> list[SummarySection]:
                 title="Planned requests (dry run, not sent)",
                 table_header=["Method", "Path"],
                 table_rows=[[p.method, p.path] for p in result.planned_requests],
+            )
+        )
+    if result.failed_parts:
+        sections.append(
+            SummarySection(
+                title="Failed parts",
+                table_header=["Part", "Status"],
+                table_rows=[list(part.rpartition(": ")[::2]) for part in result.failed_parts],
             )
         )
     if result.failure_summary:

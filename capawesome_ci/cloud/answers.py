@@ -148,3 +148,12 @@ class Record:
     def record(self, key: str) -> Record | None:
         value = self._data.get(key)
         return None if value is None else Record.of(value, self.method, self.path)
+
+    def records(self, key: str) -> list[Record]:
+        """A list of objects (none when absent or null)."""
+        value = self._data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self._wrong(key, "a list")
+        return [Record.of(item, self.method, self.path) for item in value]

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from capawesome_ci.cloud.answers import Record, list_answer, object_answer, unusable
-from capawesome_ci.cloud.errors import MessageOf, map_transport_error, raise_for_response
+from capawesome_ci.cloud.errors import MessageOf, StatusErrors, map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import wire_path
 
 PAGE_SIZE = 100  # what the official SDK asked for
@@ -17,10 +17,14 @@ MAX_PAGES = 100
 
 
 class Api:
-    def __init__(self, http: httpx.Client, message_of: MessageOf | None = None) -> None:
+    def __init__(
+        self, http: httpx.Client, message_of: MessageOf | None = None, status_errors: StatusErrors | None = None
+    ) -> None:
         self.http = http
         # How this platform's error bodies say what went wrong (default: Capawesome's, via its SDK).
         self.message_of = message_of
+        # Statuses this platform gives a meaning of its own (default: none).
+        self.status_errors = status_errors
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; a 2xx answer (body read) or the mapped error."""
@@ -31,7 +35,7 @@ class Api:
             raise unusable(method, where, "a body that does not match its Content-Encoding") from None
         except httpx.TransportError as error:
             raise map_transport_error(error, self.http.build_request(method, path)) from None
-        raise_for_response(response, self.message_of)
+        raise_for_response(response, self.message_of, self.status_errors)
         return response
 
     def object(self, method: str, path: str, *, empty: bool = False, **kwargs: Any) -> Record:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import httpx
 from capawesome_cloud.exceptions import APIConnectionError, CapawesomeCloudError, exception_from_response
@@ -24,6 +24,8 @@ from capawesome_ci.errors import (
 _MAX_MESSAGE = 300
 # Reads what a platform's error body says (its message), for platforms other than Capawesome.
 MessageOf = Callable[[httpx.Response], str]
+# HTTP statuses a platform gives a meaning of its own (Peak: 409 → ConflictError, exit 6).
+StatusErrors = Mapping[int, Callable[[str], CiError]]
 # What to do after a change whose outcome is unknown (the platform's own console shows it).
 CHECK_FIRST = "check the platform's console before running again"
 
@@ -103,9 +105,12 @@ def map_status(status: int, method: str, path: str, message: str) -> CiError:
     return ApiError(f"{where}: HTTP {status}: {message}")
 
 
-def raise_for_response(response: httpx.Response, message_of: MessageOf | None = None) -> None:
+def raise_for_response(
+    response: httpx.Response, message_of: MessageOf | None = None, status_errors: StatusErrors | None = None
+) -> None:
     """For our own calls: raise the mapped error of a non-2xx response (body read if streamed).
-    `message_of` reads a platform's error body; without it, Capawesome's (through its SDK)."""
+    `message_of` reads a platform's error body; without it, Capawesome's (through its SDK).
+    `status_errors` maps the statuses the platform gives a meaning of its own (with `message_of`)."""
     if response.is_success:
         return
     if message_of is not None:
@@ -116,6 +121,9 @@ def raise_for_response(response: httpx.Response, message_of: MessageOf | None = 
             message = f"HTTP {response.status_code}"
         if 300 <= response.status_code < 400:
             raise map_redirect(response)
+        if status_errors and response.status_code in status_errors:
+            where = f"{response.request.method} {wire_path(response.request.url)}"
+            raise status_errors[response.status_code](f"{where}: HTTP {response.status_code}: {_one_line(message)}")
         raise map_status(response.status_code, response.request.method, wire_path(response.request.url), message)
     try:
         response.read()

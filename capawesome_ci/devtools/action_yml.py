@@ -34,6 +34,7 @@ OUTPUTS: dict[str, str] = {
     "build-url": "Console page of the build",
     "job-id": "Id of the cloud job that was followed",
     "job-status": "Final status of the cloud job",
+    "job-status-raw": "The platform's own word for the job's final status (Peak: the latest revision's status)",
     "artifact-paths": "Downloaded files, one per line",
     "artifact-sha256": "SHA-256 of each downloaded file, one per line, in the order of artifact-paths",
     "share-url": "Share page for testers",
@@ -42,6 +43,8 @@ OUTPUTS: dict[str, str] = {
     "deployment-ids": "Ids of the deployments, one per line",
     "channel": "Channels deployed to, one per line",
     "rollout-percentage": "Rollout of the (first) deployment, 0-100",
+    "release": "Release version the (first) deployment deploys (Peak)",
+    "revision": "Revision number of the (first) deployment (Peak)",
     "failure-summary": "Capawesome's failure summary, when requested",
     "result": "The whole result as one JSON object (the CLI's --json)",
 }

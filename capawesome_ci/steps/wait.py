@@ -132,10 +132,13 @@ def follow_job(ctx: StepContext, job_id: str, title: str, options: WaitOptions) 
             ctx.result.log_tail = list(follower.tail)
     ctx.result.job_status, ctx.result.job_status_raw = job.status, job.raw_status
     ctx.result.job_status_message = job.status_message
+    ctx.result.failed_parts = list(job.failed_parts)
     if job.duration_seconds is not None:
         ctx.result.duration_seconds = job.duration_seconds
     if job.status != SUCCEEDED:
         reason = f": {job.status_message}" if job.status_message else ""
+        if job.failed_parts:
+            reason += f" ({'; '.join(job.failed_parts)})"
         if options.failure_summary and job.status == FAILED:
             _fetch_failure_summary(ctx, job_id)
         raise JobEndedError(f"job {job_id} ended {job.status}{reason}", job.status)
