@@ -223,7 +223,5 @@ class PeakPlatform(CloudPlatform):
         return self._deployment(answer, deployment_id)
 
     def get_job(self, job_id: str) -> Job:
-        deployment = self.get_release_deployment(job_id)
-        if deployment.job is None:
-            raise NotFoundError(f"deployment {job_id} has no revision to wait for")
-        return deployment.job
+        # An answer without a status to wait on is unusable (75), as any other malformed answer.
+        return self._job(self.api.object("GET", f"{DEPLOYMENTS}/{segment(job_id)}"), job_id)
