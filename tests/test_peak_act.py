@@ -1,0 +1,50 @@
+"""End to end with act: the root action (`uses: ./`, provider peak) deploys a release on the Peak
+emulator, then a second step waits for the deployment by the id the first one output."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+
+from capawesome_ci.sandbox.peak.start import PeakEmulator
+from capawesome_ci.sandbox.peak.state import DEMO_SPEC_ID, PeakConfig
+from tests.conftest import REPO_ROOT, act_action_tag, build_image
+
+pytestmark = pytest.mark.container
+WORKFLOW = "tests/workflows/peak.yml"
+
+
+def test_the_action_deploys_and_waits_on_peak(docker_client: Any, act: list[str]) -> None:
+    build_image(docker_client, act_action_tag("./"))  # act cannot build the image without network
+    # The job's containers reach the host's loopback through the host network act is run with.
+    with PeakEmulator(PeakConfig(deploy_seconds=2.0)) as emulator:
+        result = subprocess.run(
+            [
+                *act,
+                "--rebuild=false",
+                "push",
+                "-W",
+                WORKFLOW,
+                "-s",
+                f"PEAK_AUTH_TOKEN={emulator.token}",
+                "--env",
+                f"PEAK_PRESS_BASE_URL={emulator.base_url}",
+                "--env",
+                f"PEAK_SPEC_ID={DEMO_SPEC_ID}",
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        log = result.stdout + result.stderr
+        assert result.returncode == 0, log
+        assert "deployed=started waited=succeeded" in log
+        assert "revision=1 release=1.4.2 raw=deployed" in log
+        assert "| release 1.4.2, revision 1 |" in log  # the wait step's job summary
+        assert emulator.token not in log
+        assert [f"{r.method} {r.path}" for r in emulator.state.mutations()] == ["POST /v1/apps/deployments/"]
+        (deployment,) = emulator.state.deployments.values()
+        assert deployment.latest.parameters == {"forecast-api": {"run": {"region": "eu"}}}
