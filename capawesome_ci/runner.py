@@ -241,7 +241,7 @@ def run_step(command: str, given: dict[str, Any], settings: RunSettings, environ
                 reporter.mask(token)
                 if not app_id:
                     inputs = inputs.model_copy(update={"app_id": emulator.app_id})
-                reporter.info(f"Sandbox: {base_url} (demo app {emulator.app_id})")
+                reporter.info(f"Sandbox: {base_url}" + (f" (demo app {emulator.app_id})" if emulator.app_id else ""))
             if not token:
                 # Only the CLI has a token file and a sandbox to offer; elsewhere the secret is the way.
                 offer = " (or pass --token-file), or use --sandbox" if settings.naming.kind == "flag" else ""
