@@ -22,6 +22,7 @@ from capawesome_ci.errors import InputError
 
 class Capability(str, enum.Enum):
     BUILD = "build"
+    BUILD_SOURCES = "build-sources"  # build from uploaded local sources or a source zip's URL
     BUILD_NUMBERS = "build-numbers"  # look a build up by its number
     WAIT = "wait"  # follow a job to its end
     LOGS = "logs"  # the job's log lines
@@ -62,6 +63,11 @@ class BuildRequest:
     platform: str
     type: str | None = None
     git_ref: str | None = None
+    # Instead of a git ref: a prepared source zip to upload, or the URL of one served elsewhere.
+    source: Path | None = None
+    source_url: str | None = None
+    # (bytes sent, total) while `source` uploads.
+    source_progress: Callable[[int, int], None] | None = field(default=None, compare=False, repr=False)
     variables: dict[str, str] = field(default_factory=dict)
     # Channels the platform itself deploys a web build to once it succeeds (used with --no-wait).
     channels: list[str] = field(default_factory=list)

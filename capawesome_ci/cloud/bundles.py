@@ -9,6 +9,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from capawesome_ci.cloud.api import Api
@@ -151,25 +152,35 @@ def _send_file(api: Api, bundle_path: str, upload: BundleUpload, progress: Calla
         if progress:
             progress(upload.size)
         return file_id
-    _multipart(api, f"{files_path}/{segment(file_id)}/upload", upload, progress)
+    multipart_upload(api, f"{files_path}/{segment(file_id)}/upload", upload.path, upload.size, progress)
     return file_id
 
 
-def _multipart(api: Api, upload_path: str, upload: BundleUpload, progress: Callable[[int], None] | None) -> None:
+def multipart_upload(
+    api: Api,
+    upload_path: str,
+    path: Path,
+    size: int,
+    progress: Callable[[int], None] | None,
+    *,
+    file_name: str = "blob",
+) -> None:
+    """The mpu-create / mpu-uploadpart / mpu-complete flow at `upload_path` (bundle files and build
+    sources alike), `size` bytes of `path` in parts read from disk as they are sent."""
     upload_id = api.object("POST", upload_path, params={"action": "mpu-create"}, json={}).token("uploadId")
-    count = max(1, -(-upload.size // PART_SIZE))
+    count = max(1, -(-size // PART_SIZE))
     done = 0
     lock = threading.Lock()
-    descriptor = os.open(upload.path, os.O_RDONLY)
+    descriptor = os.open(path, os.O_RDONLY)
 
     def send(number: int) -> dict[str, Any]:
         nonlocal done
-        part = FilePart(descriptor, (number - 1) * PART_SIZE, PART_SIZE, upload.size)
+        part = FilePart(descriptor, (number - 1) * PART_SIZE, PART_SIZE, size)
         answer = api.object(
             "PUT",  # idempotent: the transport may retry a failed part (httpx rewinds the part)
             upload_path,
             params={"action": "mpu-uploadpart", "uploadId": upload_id},
-            files=[("blob", ("blob", part, "application/octet-stream")), ("partNumber", (None, str(number), None))],
+            files=[("blob", (file_name, part, "application/octet-stream")), ("partNumber", (None, str(number), None))],
         )
         with lock:
             done += part.length

@@ -23,6 +23,7 @@ import httpx
 from capawesome_ci.cloud.answers import Record, list_answer
 from capawesome_ci.cloud.api import Api
 from capawesome_ci.cloud.body_reader import BodyReader
+from capawesome_ci.cloud.build_sources import create_source_from_url, upload_source
 from capawesome_ci.cloud.bundles import publish_bundle
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
@@ -180,6 +181,7 @@ class CapawesomePlatform(CloudPlatform):
             "type": request.type,
             "stack": request.options.get("stack"),
             "gitRef": request.git_ref,
+            "appBuildSourceId": self._build_source(request),
             "appCertificateName": request.options.get("certificate"),
             "appChannelNames": request.channels or None,
             "appConfigurationName": request.options.get("configuration"),
@@ -188,6 +190,14 @@ class CapawesomePlatform(CloudPlatform):
         }
         body = {key: value for key, value in fields.items() if value is not None}
         return self._build(self.api.object("POST", f"{self._app_path}/builds", json=body))
+
+    def _build_source(self, request: BuildRequest) -> str | None:
+        """The build source the build is made from (cloud/build_sources.py), when not a git ref."""
+        if request.source is not None:
+            return upload_source(self.api, self._app_path, request.source, request.source_progress)
+        if request.source_url is not None:
+            return create_source_from_url(self.api, self._app_path, request.source_url)
+        return None
 
     def get_build(self, build_id: str) -> Build:
         return self._build(self.api.object("GET", f"{self._app_path}/builds/{segment(build_id)}"))
