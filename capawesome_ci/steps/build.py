@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from capawesome_ci.errors import InputError
 from capawesome_ci.platform import PENDING, BuildRequest, Capability
 from capawesome_ci.result import ShareResult
+from capawesome_ci.steps.bundle import zip_entries
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.deploy import check_channels, deploy_to_channels, deploy_to_destination
 from capawesome_ci.steps.download import download_artifacts
@@ -26,6 +28,7 @@ from capawesome_ci.steps.inputs import (
     parse_whole_number,
     split_list,
 )
+from capawesome_ci.steps.sources import check_excludes, check_source_folder, write_source_zip
 from capawesome_ci.steps.wait import follow_job
 
 
@@ -39,6 +42,20 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
         default=None,
         description="Branch, tag or commit to build (default: the CI's commit, when one is known)",
         json_schema_extra={"metavar": "REF"},
+    )
+    path: Path | None = Field(
+        default=None,
+        description="Build from local sources instead of a git ref: the project folder (zipped, "
+        ".gitignore honoured) or a source .zip",
+        json_schema_extra={"metavar": "PATH"},
+    )
+    url: str | None = Field(
+        default=None, description="Build from a source .zip served at this https:// URL instead of a git ref"
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Leave files matching this .gitignore-style pattern out of the --path folder's zip",
+        json_schema_extra={"metavar": "PATTERN"},
     )
     certificate: str | None = Field(default=None, description="Signing certificate name")
     environment: str | None = Field(default=None, description="Environment name")
@@ -79,6 +96,12 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
         parse_key_values(items, "each --var")
         return items
 
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _excludes(cls, value: Any) -> list[str]:
+        items = [value] if isinstance(value, str) else list(value or [])
+        return [str(item).strip() for item in items if str(item).strip()]
+
     @field_validator("share_expires_in_days", mode="before")
     @classmethod
     def _days(cls, value: Any) -> int | None:
@@ -95,6 +118,7 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
     @model_validator(mode="after")
     def _consistent(self) -> BuildInputs:
         self.variables()  # fail now, before any request, on an unreadable --var-file
+        self._check_source()
         allowed = BUILD_TYPES[self.platform]
         if self.type is not None and self.type not in allowed:
             expected = ", ".join(allowed) if allowed else "no type for web builds"
@@ -120,6 +144,29 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
             if chained:
                 raise InputError("it needs the build to finish; wait for it", field=chained[0])
         return self
+
+    def _check_source(self) -> None:
+        """--path or --url instead of --git-ref (the API takes one or the other), like the official CLI."""
+        given = [name for name, value in (("path", self.path), ("url", self.url)) if value is not None]
+        if len(given) == 2:
+            raise InputError(lambda name: f"give {name('path')} or {name('url')}, not both", field="url")
+        if given and self.git_ref:
+            raise InputError(lambda name: f"it builds from {name(given[0])}, not from a git ref", field="git_ref")
+        if self.url is not None and not self.url.startswith("https://"):
+            raise InputError("a source zip must be served over https://", field="url")
+        if self.exclude and (self.path is None or not self.path.is_dir()):
+            raise InputError(lambda name: f"it only applies to a {name('path')} folder", field="exclude")
+        check_excludes(self.exclude)
+        if self.path is None:
+            return
+        if self.path.is_dir():
+            check_source_folder(self.path)
+        elif self.path.is_file() and self.path.suffix.lower() == ".zip":
+            zip_entries(self.path)  # uploaded unchanged: it must at least be a zip
+        elif self.path.exists():
+            raise InputError(f"{self.path} must be a folder or a .zip file", field="path")
+        else:
+            raise InputError(f"{self.path} does not exist", field="path")
 
     def platform_options(self) -> dict[str, str]:
         """What only Capawesome Cloud takes: passed through to the platform as names."""
@@ -156,22 +203,29 @@ def default_git_ref(environ: dict[str, str]) -> str | None:
 
 def run(inputs: BuildInputs, ctx: StepContext) -> None:
     inputs.require_app_id()
-    git_ref = inputs.git_ref or default_git_ref(ctx.environ)
+    from_sources = inputs.path is not None or inputs.url is not None
+    git_ref = None if from_sources else inputs.git_ref or default_git_ref(ctx.environ)
     request = BuildRequest(
         platform=inputs.platform,
         type=inputs.type,
         git_ref=git_ref,
+        source_url=inputs.url,
         variables=inputs.variables(),
         options=inputs.platform_options(),
         # Without waiting we cannot deploy ourselves: let the platform deploy the web build.
         channels=inputs.channel if not inputs.wait else [],
     )
     ctx.result.platform, ctx.result.build_type, ctx.result.git_ref = inputs.platform, inputs.type, git_ref
-    if ctx.dry_run:
-        ctx.platform.get_app()  # a real read: token and app id are checked even in a dry run
-    if inputs.wait:
-        check_channels(ctx, inputs.channel, inputs.create_channel)  # before a build that takes minutes
-    build = ctx.platform.create_build(request)
+    with tempfile.TemporaryDirectory(prefix="capawesome-source-") as scratch:
+        if inputs.path is not None:
+            # Zipped before any request: a refused symlink or a lost file sends nothing.
+            request.source = _source_zip(ctx, inputs.path, inputs.exclude, Path(scratch))
+            request.source_progress = lambda done, total: ctx.reporter.progress("source.zip", done, total)
+        if ctx.dry_run:
+            ctx.platform.get_app()  # a real read: token and app id are checked even in a dry run
+        if inputs.wait:
+            check_channels(ctx, inputs.channel, inputs.create_channel)  # before a build that takes minutes
+        build = ctx.platform.create_build(request)
     if ctx.dry_run:  # the build is only planned: there is nothing to follow
         _plan_follow_ups(ctx, inputs)
         ctx.result.status = "succeeded"
@@ -200,6 +254,16 @@ def run(inputs: BuildInputs, ctx: StepContext) -> None:
     ctx.result.status = "succeeded"
 
 
+def _source_zip(ctx: StepContext, path: Path, excludes: list[str], scratch: Path) -> Path:
+    """A folder zipped into `scratch`; a .zip as it is."""
+    if not path.is_dir():
+        return path
+    archive = scratch / "source.zip"
+    count = write_source_zip(path, archive, excludes, ctx.reporter.warning)
+    ctx.reporter.info(f"Zipped {count} files of {path} ({archive.stat().st_size} bytes)")
+    return archive
+
+
 def _plan_follow_ups(ctx: StepContext, inputs: BuildInputs) -> None:
     """In a dry run the build does not exist, so say what would follow instead of doing it."""
     after = []
@@ -221,6 +285,8 @@ def needs(inputs: BuildInputs) -> list[tuple[Capability, str | None]]:
     """What the platform must be able to do for these inputs (checked before any request)."""
     needed: list[tuple[Capability, str | None]] = [(Capability.BUILD, None)]
     for capability, field_name, wanted in (
+        (Capability.BUILD_SOURCES, "path", inputs.path is not None),
+        (Capability.BUILD_SOURCES, "url", inputs.url is not None),
         (Capability.WAIT, "wait", inputs.wait),
         (Capability.DOWNLOAD, "download", bool(inputs.download)),
         (Capability.CHANNELS, "channel", bool(inputs.channel)),

@@ -49,7 +49,7 @@ def sha256_of(path: Path) -> tuple[str, int]:
 
 def bundle_files(folder: Path, warn: Callable[[str], None]) -> list[tuple[Path, str]]:
     """The files of the bundle as (path to read, href with /), sorted by href; an index.html at the
-    root is required. Symlinks follow `_source`'s rule, for the zip and manifest modes alike."""
+    root is required. Symlinks follow `readable_source`'s rule, for the zip and manifest modes alike."""
     found: list[tuple[Path, str]] = []
     real_folder = folder.resolve()
     source_maps = 0
@@ -64,7 +64,7 @@ def bundle_files(folder: Path, warn: Callable[[str], None]) -> list[tuple[Path, 
             href = path.relative_to(folder).as_posix()
             if name in IGNORED_NAMES:
                 continue
-            source = _source(path, real_folder)
+            source = readable_source(path, real_folder)
             if source is None:
                 warn(f"skipping {href}: not a regular file")
                 continue
@@ -77,7 +77,7 @@ def bundle_files(folder: Path, warn: Callable[[str], None]) -> list[tuple[Path, 
     return sorted(found, key=lambda item: item[1])
 
 
-def _source(path: Path, real_folder: Path) -> Path | None:
+def readable_source(path: Path, real_folder: Path) -> Path | None:
     """What to read for `path`: itself when it is a regular file, None for a FIFO, socket or device
     (skipped: reading a FIFO would block). A symlink is read as its target when that is a regular
     file inside the folder — what a web server serving the folder shows, and what the device
@@ -108,10 +108,16 @@ def _source(path: Path, real_folder: Path) -> Path | None:
 
 def write_zip(folder: Path, target: Path, warn: Callable[[str], None]) -> None:
     """Entries sorted, fixed timestamps, external attributes 0 (Android's unzip library fails on
-    read-only directory modes), DOS as the creating system: byte-identical for the same folder.
-    A file that vanishes or cannot be read meanwhile is a LocalIOError (the caller's temporary
-    folder takes the half-written zip away)."""
-    files = bundle_files(folder, warn)
+    read-only directory modes), DOS as the creating system: byte-identical for the same folder."""
+    zip_files(folder, bundle_files(folder, warn), target, keep_modes=False)
+
+
+def zip_files(folder: Path, files: list[tuple[Path, str]], target: Path, *, keep_modes: bool) -> None:
+    """Write `files` (path to read, entry name) into `target`, streamed, with fixed timestamps.
+    Without `keep_modes` every entry's attributes are 0 and DOS is the creating system; with it
+    (build sources: gradlew must stay executable) a Unix 0o644 or 0o755, nothing else of the mode,
+    so the same tree still gives the same bytes. A file that vanishes or cannot be read meanwhile is
+    a LocalIOError (the caller's temporary folder takes the half-written zip away)."""
     href = ""
     try:
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
@@ -119,12 +125,15 @@ def write_zip(folder: Path, target: Path, warn: Callable[[str], None]) -> None:
                 with path.open("rb") as source:
                     info = zipfile.ZipInfo(href, date_time=ZIP_TIME)
                     info.compress_type = zipfile.ZIP_DEFLATED if worth_compressing(source) else zipfile.ZIP_STORED
-                    info.create_system = 0
-                    large = os.fstat(source.fileno()).st_size >= zipfile.ZIP64_LIMIT  # zip64 only where needed
+                    status = os.fstat(source.fileno())
+                    info.create_system = 3 if keep_modes else 0
+                    mode = stat.S_IFREG | (0o755 if status.st_mode & 0o111 else 0o644)
+                    large = status.st_size >= zipfile.ZIP64_LIMIT  # zip64 only where needed
                     with archive.open(info, "w", force_zip64=large) as entry:
                         while chunk := source.read(READ_CHUNK):
                             entry.write(chunk)
-                info.external_attr = 0  # zipfile sets 0o600 while writing; the central directory is written at close
+                # zipfile sets 0o600 while writing; the central directory is written at close.
+                info.external_attr = mode << 16 if keep_modes else 0
     except OSError as error:
         where = error.filename or href or target
         raise LocalIOError(f"cannot zip {folder}: {where}: {error.strerror or error}") from None
@@ -138,16 +147,21 @@ def worth_compressing(source: BinaryIO) -> bool:
     return len(sample) < 1024 or len(zlib.compress(sample, 1)) < len(sample) * 0.9
 
 
-def check_zip(path: Path) -> None:
-    """An existing .zip is uploaded unchanged, so it must already be a bundle the device can unpack
-    safely: index.html at its root, no entry that would land outside the bundle folder, no links."""
+def zip_entries(path: Path) -> list[zipfile.ZipInfo]:
+    """The entries of the zip `path`; not a zip is an input error."""
     try:
         with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
+            return archive.infolist()
     except OSError as error:
         raise LocalIOError(f"cannot read {path}: {error.strerror or error}") from None
     except (zipfile.BadZipFile, EOFError, ValueError) as error:
         raise InputError(f"{path} is not a valid zip ({error})", field="path") from None
+
+
+def check_zip(path: Path) -> None:
+    """An existing .zip is uploaded unchanged, so it must already be a bundle the device can unpack
+    safely: index.html at its root, no entry that would land outside the bundle folder, no links."""
+    entries = zip_entries(path)
     for entry in entries:
         name = entry.filename
         if name.startswith("/") or "\\" in name or _DRIVE.match(name) or ".." in name.split("/"):
