@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from capawesome_ci.sandbox.artifacts import artifact_chunks, file_chunks
 from capawesome_ci.sandbox.capawesome.apps import requested_app
+from capawesome_ci.sandbox.capawesome.build_sources import buildable, source_for_build
 from capawesome_ci.sandbox.capawesome.channels import app_channels
 from capawesome_ci.sandbox.capawesome.state import OUTCOMES, SandboxState, iso, job_json, new_id
 from capawesome_ci.sandbox.capawesome.validation import (
@@ -92,6 +93,7 @@ def create_build(state: SandboxState, request: Request) -> Response:
     git_ref = string_field(body, "gitRef")
     if git_ref is not None and string_field(body, "appBuildSourceId") is not None:
         raise invalid(["appBuildSourceId"], "Provide either gitRef or appBuildSourceId, not both.")
+    source = source_for_build(state, app["id"], body)
     variables = body.get("adHocEnvironmentVariables") or {}
     if not isinstance(variables, dict):
         raise invalid(["adHocEnvironmentVariables"], f"Expected object, received {type_name(variables)}")
@@ -130,10 +132,14 @@ def create_build(state: SandboxState, request: Request) -> Response:
         raise bad_request("Only web builds can be deployed to channels.")
 
     outcome = state.take_outcome(requested_outcome)
+    if source is not None and not buildable(source):
+        outcome = "failed"  # the runner finds no project to build
     job = state.new_job(
         app["id"], platform, outcome, stack or app["buildStack"], log_lines=log_lines, run_seconds=run_seconds
     )
     build = state.new_build(app["id"], platform, job, build_type, git_ref)
+    if source is not None:
+        build["appBuildSourceId"] = source.id
     state.build_plans[build["id"]] = {"channel_ids": list(dict.fromkeys(channel_ids)), "artifact_size": artifact_size}
     return Response(201, build)
 

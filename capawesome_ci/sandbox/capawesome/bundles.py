@@ -15,6 +15,7 @@ import re
 import shutil
 from email.message import Message
 from email.parser import BytesHeaderParser
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -33,6 +34,7 @@ MIN_PART_SIZE = 5 << 20  # every part but the last
 MAX_PARTS = 10_000
 CHUNK = 1 << 20
 MANIFEST = "capawesome-live-update-manifest.json"
+Uploads = dict[str, dict[int, tuple[str, int]]]  # upload id → part number → (etag, size)
 MAX_CUSTOM_PROPERTIES = 10
 STRING_FIELDS = (
     "channelName", "gitRef", "gitCommitMessage", "gitCommitRef", "gitCommitSha", "url", "checksum", "signature",
@@ -142,9 +144,7 @@ def _bundle_json(bundle: BundleRecord, deployment: dict[str, Any] | None) -> dic
 
 
 def _discard(state: SandboxState, file: BundleFileRecord) -> None:
-    for upload_id in file.uploads:
-        shutil.rmtree(state.storage() / upload_id, ignore_errors=True)
-    file.uploads.clear()
+    discard_parts(state, file.uploads)
     if file.path is not None:
         file.path.unlink(missing_ok=True)
 
@@ -293,35 +293,28 @@ def _upload_target(state: SandboxState, request: Request) -> tuple[BundleRecord,
     return bundle, file
 
 
-def _upload_id(file: BundleFileRecord, request: Request) -> str:
+def upload_id_of(uploads: Uploads, request: Request) -> str:
     upload_id = string_field(request.query, "uploadId", required=True) or ""
-    if upload_id not in file.uploads:
+    if upload_id not in uploads:
         raise not_found("Multipart upload")
     return upload_id
 
 
-def upload_action(state: SandboxState, request: Request) -> Response:
-    """POST …/upload?action=mpu-create or mpu-complete."""
-    bundle, file = _upload_target(state, request)
-    action = request.query.get("action")
-    if action == "mpu-create":
-        request.json()  # `{}`; only its form is checked
-        upload_id = new_id()
-        (state.storage() / upload_id).mkdir()
-        file.uploads[upload_id] = {}
-        return Response(body={"uploadId": upload_id})
-    if action == "mpu-complete":
-        return _complete(state, bundle, file, _upload_id(file, request), request.json())
-    raise invalid(["action"], "Invalid enum value. Expected 'mpu-create' | 'mpu-complete'")
+def start_upload(state: SandboxState, uploads: Uploads, request: Request) -> Response:
+    """mpu-create: `{}` in (only its form is checked), `{uploadId}` out."""
+    request.json()
+    upload_id = new_id()
+    (state.storage() / upload_id).mkdir()
+    uploads[upload_id] = {}
+    return Response(body={"uploadId": upload_id})
 
 
-def upload_part(state: SandboxState, request: Request) -> Response:
+def store_part(state: SandboxState, uploads: Uploads, request: Request) -> Response:
     """PUT …/upload?action=mpu-uploadpart&uploadId=U: a part goes straight to disk; sending the same
     part number again replaces it (PUT is idempotent, so clients may retry)."""
-    _, file = _upload_target(state, request)
     if request.query.get("action") != "mpu-uploadpart":
         raise invalid(["action"], "Invalid enum value. Expected 'mpu-uploadpart'")
-    upload_id = _upload_id(file, request)
+    upload_id = upload_id_of(uploads, request)
     fields = form_fields(request)
     number = _integer(fields, "partNumber", 1, MAX_PARTS)
     blob = fields.get("blob")
@@ -329,13 +322,14 @@ def upload_part(state: SandboxState, request: Request) -> Response:
         raise invalid(["blob"], "Required")
     etag = f'"{hashlib.md5(blob, usedforsecurity=False).hexdigest()}"'
     (state.storage() / upload_id / str(number)).write_bytes(blob)
-    file.uploads[upload_id][number] = (etag, len(blob))
+    uploads[upload_id][number] = (etag, len(blob))
     return Response(body={"etag": etag, "partNumber": number})
 
 
-def _complete(
-    state: SandboxState, bundle: BundleRecord, file: BundleFileRecord, upload_id: str, body: dict[str, Any]
-) -> Response:
+def assemble_parts(
+    state: SandboxState, uploads: Uploads, upload_id: str, body: dict[str, Any], target: Path
+) -> tuple[int, bytes]:
+    """mpu-complete: check the listed parts and join them into `target`; its size and SHA-256."""
     listed = body.get("parts")
     if not isinstance(listed, list) or not listed:
         raise invalid(["parts"], "Required" if listed is None else "Expected a non-empty array")
@@ -344,7 +338,7 @@ def _complete(
             raise invalid(["parts", index], "Expected {etag: string, partNumber: integer}")
     if [part["partNumber"] for part in listed] != list(range(1, len(listed) + 1)):
         raise bad_request("Parts must be sorted by partNumber and numbered from 1 without gaps.")
-    uploaded = file.uploads[upload_id]
+    uploaded = uploads[upload_id]
     for part in listed:
         number = part["partNumber"]
         if number not in uploaded:
@@ -355,7 +349,7 @@ def _complete(
         if size < MIN_PART_SIZE and number != len(listed):
             raise bad_request(f"Part {number} is smaller than 5 MiB; only the last part may be.")
     # Assemble on disk, hashing on the way: the file is never in memory, whatever its size.
-    folder, target = state.storage() / upload_id, state.storage() / file.id
+    folder = state.storage() / upload_id
     digest, size = hashlib.sha256(), 0
     with target.open("wb") as out:
         for number in range(1, len(listed) + 1):
@@ -364,8 +358,38 @@ def _complete(
                     digest.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
+    return size, digest.digest()
+
+
+def discard_parts(state: SandboxState, uploads: Uploads) -> None:
+    for upload_id in uploads:
+        shutil.rmtree(state.storage() / upload_id, ignore_errors=True)
+    uploads.clear()
+
+
+def upload_action(state: SandboxState, request: Request) -> Response:
+    """POST …/upload?action=mpu-create or mpu-complete."""
+    bundle, file = _upload_target(state, request)
+    action = request.query.get("action")
+    if action == "mpu-create":
+        return start_upload(state, file.uploads, request)
+    if action == "mpu-complete":
+        return _complete(state, bundle, file, upload_id_of(file.uploads, request), request.json())
+    raise invalid(["action"], "Invalid enum value. Expected 'mpu-create' | 'mpu-complete'")
+
+
+def upload_part(state: SandboxState, request: Request) -> Response:
+    _, file = _upload_target(state, request)
+    return store_part(state, file.uploads, request)
+
+
+def _complete(
+    state: SandboxState, bundle: BundleRecord, file: BundleFileRecord, upload_id: str, body: dict[str, Any]
+) -> Response:
+    target = state.storage() / file.id
+    size, digest = assemble_parts(state, file.uploads, upload_id, body, target)
     try:
-        _check_upload(state, bundle, file, size, digest.digest())
+        _check_upload(state, bundle, file, size, digest)
     except ApiFailure:
         target.unlink()  # the parts stay: a corrected part can still be sent
         raise

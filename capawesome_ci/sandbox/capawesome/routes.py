@@ -1,6 +1,6 @@
 """The route table of the Capawesome emulator, and `dispatch`: token check, routing, the API's
 error bodies. The handlers live in one module per resource (apps, channels, builds, deployments,
-jobs, bundles, misc); paths, fields and error bodies follow Capawesome Cloud (see
+jobs, bundles, build sources, misc); paths, fields and error bodies follow Capawesome Cloud (see
 shared/reference/capawesome-cloud-api.md §1–§5)."""
 
 from __future__ import annotations
@@ -8,7 +8,16 @@ from __future__ import annotations
 import re
 import traceback
 
-from capawesome_ci.sandbox.capawesome import apps, builds, bundles, channels, deployments, jobs, misc
+from capawesome_ci.sandbox.capawesome import (
+    apps,
+    build_sources,
+    builds,
+    bundles,
+    channels,
+    deployments,
+    jobs,
+    misc,
+)
 from capawesome_ci.sandbox.capawesome.state import SandboxState
 from capawesome_ci.sandbox.capawesome.validation import Handler
 from capawesome_ci.sandbox.server import ApiFailure, Request, Response
@@ -16,6 +25,7 @@ from capawesome_ci.sandbox.server import ApiFailure, Request, Response
 A = r"/v1/apps/(?P<app>[^/]+)"
 B = A + r"/builds/(?P<build>[^/]+)"
 BU = A + r"/bundles/(?P<bundle>[^/]+)"
+BS = A + r"/build-sources/(?P<source>[^/]+)"
 _TABLE: list[tuple[str, dict[str, Handler]]] = [
     (r"/v1/users/me", {"GET": misc.get_me}),
     (r"/v1/apps", {"GET": apps.list_apps}),
@@ -42,6 +52,9 @@ _TABLE: list[tuple[str, dict[str, Handler]]] = [
         A + r"/deployments/(?P<deployment>[^/]+)",
         {"GET": deployments.get_deployment, "PATCH": deployments.update_deployment},
     ),
+    (A + r"/build-sources", {"POST": build_sources.create_build_source}),
+    (BS + r"/download", {"GET": build_sources.download_build_source}),
+    (BS + r"/upload", {"POST": build_sources.upload_action, "PUT": build_sources.upload_part}),
     (A + r"/bundles", {"POST": bundles.create_bundle}),
     (BU, {"PATCH": bundles.update_bundle, "DELETE": bundles.delete_bundle}),
     (BU + r"/files", {"POST": bundles.create_file}),

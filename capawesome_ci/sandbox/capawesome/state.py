@@ -238,6 +238,35 @@ class BundleRecord:
     served: BundleFileRecord | None = None  # what the artifact's download returns, once ready
 
 
+@dataclass
+class BuildSourceRecord:
+    """A build source: an uploaded source.zip (`fileSizeInBytes` announced first) or a `fileUrl`."""
+
+    id: str
+    app_id: str
+    file_url: str | None
+    size: int | None
+    created_at: str
+    path: Path | None = None  # set once the upload is complete
+    uploads: dict[str, dict[int, tuple[str, int]]] = field(default_factory=dict)  # upload id → part → (etag, size)
+
+    @property
+    def status(self) -> str:
+        return "ready" if self.file_url is not None or self.path is not None else "pending"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "appId": self.app_id,
+            "type": "url" if self.file_url is not None else "file",
+            "status": self.status,
+            "fileUrl": self.file_url,
+            "fileSizeInBytes": self.size,
+            "createdAt": self.created_at,
+            "updatedAt": self.created_at,
+        }
+
+
 def load_public_key(pem: str) -> RSAPublicKey:
     key = load_pem_public_key(pem.encode())
     if not isinstance(key, RSAPublicKey):
@@ -296,6 +325,7 @@ class SandboxState(EmulatorState):
         self.shares: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
         self.bundles: dict[str, BundleRecord] = {}
+        self.build_sources: dict[str, BuildSourceRecord] = {}
         self.public_keys: dict[str, RSAPublicKey] = {}  # app id → bundle-signing key
         if config.public_key_pem:
             self.public_keys[self.app_id] = load_public_key(config.public_key_pem)
