@@ -290,6 +290,7 @@ class FakePlatform(CloudPlatform):
         self.shares: list[Share] = []
         self.bundles: list[PublishedBundle] = []
         self.build_requests: list[BuildRequest] = []
+        self.build_sources: list[bytes] = []  # `request.source`, read at create time (a temporary file)
         # Scripts for the jobs of builds created from now on, in order; then DEFAULT_STATUSES.
         self.next_build_statuses: deque[Sequence[str]] = deque()
         self.next_build_logs: deque[list[list[str]]] = deque()
@@ -452,6 +453,8 @@ class FakePlatform(CloudPlatform):
         if self._record("create_build", request):
             return Build(id=PLANNED_ID, job_id=PLANNED_ID, platform=request.platform, type=request.type)
         self.build_requests.append(request)
+        if request.source is not None:
+            self.build_sources.append(request.source.read_bytes())
         statuses = self.next_build_statuses.popleft() if self.next_build_statuses else DEFAULT_STATUSES
         logs = self.next_build_logs.popleft() if self.next_build_logs else []
         build = self.add_build(request.platform, statuses, logs, type=request.type)
