@@ -1,11 +1,14 @@
-"""Map HTTP failures (from the SDK or our own calls) to our errors and exit codes, in one place."""
+"""Map HTTP failures of our calls to our errors and exit codes, in one place.
+
+Capawesome's error bodies are read here, the way its official SDK reads them (`capawesome_message`),
+without importing the SDK: every command would pay its import (about 25 ms) for a body it rarely sees."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
-from capawesome_cloud.exceptions import APIConnectionError, CapawesomeCloudError, exception_from_response
 
 from capawesome_ci.cloud.methods import MUTATING_METHODS as MUTATING_METHODS  # cloud/answers.py reads it here
 from capawesome_ci.cloud.paths import wire_path
@@ -41,24 +44,16 @@ def _where(request: httpx.Request | None) -> tuple[str, str]:
     return request.method, wire_path(request.url)
 
 
-def map_sdk_error(error: CapawesomeCloudError) -> CiError:
-    """Turn an SDK error (HTTP status or transport failure) into a CiError with one clear line."""
-    if isinstance(error, APIConnectionError):
-        method, path = _where(error.request)
-        cause = error.__cause__
-        not_sent = isinstance(cause, NOT_SENT_ERRORS)
-        detail = _one_line(str(cause) or type(cause).__name__) if cause else error.message
-        if method in MUTATING_METHODS and not not_sent:
-            return AmbiguousMutationError(
-                f"{method} {path} lost its connection ({detail}); it was not retried because the "
-                f"server may have acted on it: {CHECK_FIRST}"
-            )
-        return UnreachableError(f"{method} {path}: could not reach the API after retries ({detail})")
-    response = error.response
-    if response is not None and 300 <= response.status_code < 400:
-        return map_redirect(response)
-    method, path = _where(response.request if response is not None else None)
-    return map_status(error.status or 0, method, path, error.message)
+def map_transport_error(error: httpx.TransportError, request: httpx.Request) -> CiError:
+    """A request that got no answer: retried already where that was safe (cloud/retry.py)."""
+    method, path = _where(request)
+    detail = _one_line(str(error) or type(error).__name__)
+    if method in MUTATING_METHODS and not isinstance(error, NOT_SENT_ERRORS):
+        return AmbiguousMutationError(
+            f"{method} {path} lost its connection ({detail}); it was not retried because the "
+            f"server may have acted on it: {CHECK_FIRST}"
+        )
+    return UnreachableError(f"{method} {path}: could not reach the API after retries ({detail})")
 
 
 def map_redirect(response: httpx.Response) -> CiError:
@@ -109,31 +104,59 @@ def raise_for_response(
     response: httpx.Response, message_of: MessageOf | None = None, status_errors: StatusErrors | None = None
 ) -> None:
     """For our own calls: raise the mapped error of a non-2xx response (body read if streamed).
-    `message_of` reads a platform's error body; without it, Capawesome's (through its SDK).
-    `status_errors` maps the statuses the platform gives a meaning of its own (with `message_of`)."""
+    `message_of` reads a platform's error body; without it, Capawesome's (`capawesome_message`).
+    `status_errors` maps the statuses the platform gives a meaning of its own (Peak's 409)."""
     if response.is_success:
         return
-    if message_of is not None:
-        try:
-            response.read()
-            message = message_of(response)
-        except (httpx.RequestError, RecursionError, ValueError):  # cut short, undecodable, absurdly nested
-            message = f"HTTP {response.status_code}"
-        if 300 <= response.status_code < 400:
-            raise map_redirect(response)
-        if status_errors and response.status_code in status_errors:
-            where = f"{response.request.method} {wire_path(response.request.url)}"
-            raise status_errors[response.status_code](f"{where}: HTTP {response.status_code}: {_one_line(message)}")
-        raise map_status(response.status_code, response.request.method, wire_path(response.request.url), message)
     try:
         response.read()
-        error = exception_from_response(response)
-    except (httpx.RequestError, RecursionError):  # an error body cut short, undecodable or absurdly nested
-        error = CapawesomeCloudError(f"HTTP {response.status_code}", status=response.status_code, response=response)
-    raise map_sdk_error(error)
+        message = (message_of or capawesome_message)(response)
+    except (httpx.RequestError, RecursionError, ValueError):  # cut short, undecodable, absurdly nested
+        message = f"HTTP {response.status_code}"
+    if 300 <= response.status_code < 400:
+        raise map_redirect(response)
+    if status_errors and response.status_code in status_errors:
+        where = f"{response.request.method} {wire_path(response.request.url)}"
+        raise status_errors[response.status_code](f"{where}: HTTP {response.status_code}: {_one_line(message)}")
+    raise map_status(response.status_code, response.request.method, wire_path(response.request.url), message)
 
 
-def map_transport_error(error: httpx.TransportError, request: httpx.Request) -> CiError:
-    wrapped = APIConnectionError(str(error), request=request)
-    wrapped.__cause__ = error
-    return map_sdk_error(wrapped)
+def capawesome_message(response: httpx.Response) -> str:
+    """What a Capawesome error body says, as its official SDK reads it (`exception_from_response`):
+    the JSON body's message or validation issues, else a plain-text body (not an HTML page), else
+    the status line."""
+    try:
+        message = _message_from_body(response.json())
+    except ValueError:
+        text = (response.text or "").strip()
+        message = text if text and not text.startswith("<") else None  # a gateway's HTML page is noise
+    return message or f"HTTP {response.status_code} {response.reason_phrase}".strip()
+
+
+def _message_from_body(body: Any) -> str | None:
+    """`"…"`, `{"message": "…"}`, `{"error": "…"}`, `{"error": [{"path": [...], "message": "…"}]}` or
+    `{"error": {"issues": [...]}}` (the API's validation layer)."""
+    if isinstance(body, str):
+        return body or None
+    if not isinstance(body, dict):
+        return None
+    message = body.get("message")
+    if isinstance(message, str) and message:
+        return message
+    errors = body.get("error")
+    if isinstance(errors, str) and errors:
+        return errors
+    if isinstance(errors, dict):
+        errors = errors.get("issues")
+    if not isinstance(errors, list):
+        return None
+    parts = []
+    for item in errors:
+        text = item.get("message") if isinstance(item, dict) else None
+        if not isinstance(text, str) or not text:
+            continue
+        path = item.get("path")
+        if isinstance(path, list) and path:
+            text = f"{'.'.join(str(segment) for segment in path)}: {text}"
+        parts.append(text)
+    return "; ".join(parts) or None
