@@ -4,6 +4,8 @@ interceptor that stops mutations at the wire, so the printed plan is exactly wha
 from __future__ import annotations
 
 import json
+import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -71,6 +73,31 @@ class DryRunTransport(httpx.BaseTransport):
         self._inner.close()
 
 
+class TlsOnDemandTransport(httpx.BaseTransport):
+    """httpx's own transport, except that plain-http requests (the sandbox, an API on loopback) skip
+    loading the CA bundle, which costs about 20 ms of every run's start: the https transport, with
+    httpx's default certificate checks, is made at the first https request."""
+
+    def __init__(self) -> None:
+        # This pool only ever opens plain connections; its TLS context trusts no certificate anyway.
+        self._plain = httpx.HTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+        self._tls: httpx.HTTPTransport | None = None
+        self._tls_lock = threading.Lock()  # bundle parts are uploaded from several threads
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "http":
+            return self._plain.handle_request(request)
+        with self._tls_lock:
+            if self._tls is None:
+                self._tls = httpx.HTTPTransport()
+        return self._tls.handle_request(request)
+
+    def close(self) -> None:
+        self._plain.close()
+        if self._tls is not None:
+            self._tls.close()
+
+
 def make_http_client(
     base_url: str,
     token: str,
@@ -82,7 +109,7 @@ def make_http_client(
     auth_scheme: str | None = "Bearer",
 ) -> httpx.Client:
     """The client of one run. `auth_scheme` None sends the token raw in Authorization (Capgo, Peak)."""
-    inner: httpx.BaseTransport = transport or httpx.HTTPTransport()
+    inner: httpx.BaseTransport = transport or TlsOnDemandTransport()
     if dry_run_recorder is not None:
         inner = DryRunTransport(inner, dry_run_recorder)
 
