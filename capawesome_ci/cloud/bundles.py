@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +121,8 @@ def _upload_all(
                 progress(sent, total)
         return file_id
 
+    from concurrent.futures import ThreadPoolExecutor  # only uploads use it: not on every command's path
+
     with ThreadPoolExecutor(max_workers=FILE_CONCURRENCY, thread_name_prefix="upload-file") as pool:
         list(pool.map(one, uploads))
     return None
@@ -188,6 +189,8 @@ def multipart_upload(
                 progress(done)
         # Our own part number: it is what this etag was returned for, whatever the answer echoes.
         return {"etag": answer.token("etag"), "partNumber": number}
+
+    from concurrent.futures import ThreadPoolExecutor  # only uploads use it: not on every command's path
 
     try:
         with ThreadPoolExecutor(max_workers=PART_CONCURRENCY, thread_name_prefix="upload-part") as pool:
