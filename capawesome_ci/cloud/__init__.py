@@ -1,1 +1,1 @@
-"""The Capawesome Cloud client: one httpx client, one retry policy, the official SDK on top."""
+"""The platform adapters (Capawesome, Capwrapper, Peak) over one httpx client and one retry policy."""

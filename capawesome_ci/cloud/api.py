@@ -21,7 +21,7 @@ class Api:
         self, http: httpx.Client, message_of: MessageOf | None = None, status_errors: StatusErrors | None = None
     ) -> None:
         self.http = http
-        # How this platform's error bodies say what went wrong (default: Capawesome's, via its SDK).
+        # How this platform's error bodies say what went wrong (default: Capawesome's, cloud/errors.py).
         self.message_of = message_of
         # Statuses this platform gives a meaning of its own (default: none).
         self.status_errors = status_errors

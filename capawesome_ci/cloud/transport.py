@@ -1,4 +1,4 @@
-"""The httpx client every Capawesome request goes through (SDK and ours alike), and the dry-run
+"""The httpx client every request of ours goes through, and the dry-run
 interceptor that stops mutations at the wire, so the printed plan is exactly what would be sent."""
 
 from __future__ import annotations
