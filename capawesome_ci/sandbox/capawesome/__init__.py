@@ -12,6 +12,17 @@ resource:
     jobs.py         jobs: status, logs, cancel, failure summary
     bundles.py      live-update bundles and their (multipart) file uploads
     misc.py         the current user, QR codes, console pages
+    organizations.py    organizations; `requested_organization` for the routes under one
+    members.py          organization members: list, remove
+    invitations.py      organization invitations: invite, list, revoke
+    teams.py            teams, with their apps and members
+    git_connections.py  git connections, their namespaces and repositories
+    license_keys.py     license keys: create, list, read, update, delete, rotate
+    app_admin.py        apps: create, update, delete, transfer
+    repository.py       the git repository an app is linked to
+    webhooks.py         app webhooks
+    automations.py      app automations (builds on branch or tag pushes)
+    admin_fields.py     field checks the modules above share (enums, booleans, e-mails, id lists)
 
 The HTTP server, fault injection and artifact bytes are shared by every emulator and live one level
 up, in `capawesome_ci.sandbox`.
