@@ -73,6 +73,14 @@ def _sandbox_number(variables: dict[str, str], name: str, default: float, minimu
     return value
 
 
+def _sandbox_outcome(variables: dict[str, str], name: str) -> str | None:
+    """A per-build sandbox outcome (of the build's job, or of its store deployments' jobs)."""
+    outcome = variables.get(name)
+    if outcome is not None and outcome not in OUTCOMES:
+        raise invalid(["adHocEnvironmentVariables", name], "Expected " + " | ".join(f"'{o}'" for o in OUTCOMES))
+    return outcome
+
+
 def create_build(state: SandboxState, request: Request) -> Response:
     app, body = requested_app(state, request), request.json()
     unknown = sorted(set(body) - BUILD_FIELDS)
@@ -100,10 +108,8 @@ def create_build(state: SandboxState, request: Request) -> Response:
     for key, value in variables.items():
         if not isinstance(value, str):
             raise invalid(["adHocEnvironmentVariables", key], f"Expected string, received {type_name(value)}")
-    requested_outcome = variables.get("CAPAWESOME_SANDBOX_OUTCOME")
-    if requested_outcome is not None and requested_outcome not in OUTCOMES:
-        expected = " | ".join(f"'{name}'" for name in OUTCOMES)
-        raise invalid(["adHocEnvironmentVariables", "CAPAWESOME_SANDBOX_OUTCOME"], f"Expected {expected}")
+    requested_outcome = _sandbox_outcome(variables, "CAPAWESOME_SANDBOX_OUTCOME")
+    deployment_outcome = _sandbox_outcome(variables, "CAPAWESOME_SANDBOX_DEPLOYMENT_OUTCOME")
     log_lines = int(_sandbox_number(variables, "CAPAWESOME_SANDBOX_LOG_LINES", state.config.log_lines, 1))
     run_seconds = _sandbox_number(variables, "CAPAWESOME_SANDBOX_RUN_SECONDS", state.config.run_seconds)
     artifact_size = int(_sandbox_number(variables, "CAPAWESOME_SANDBOX_ARTIFACT_SIZE", state.config.artifact_size))
@@ -140,7 +146,11 @@ def create_build(state: SandboxState, request: Request) -> Response:
     build = state.new_build(app["id"], platform, job, build_type, git_ref)
     if source is not None:
         build["appBuildSourceId"] = source.id
-    state.build_plans[build["id"]] = {"channel_ids": list(dict.fromkeys(channel_ids)), "artifact_size": artifact_size}
+    state.build_plans[build["id"]] = {
+        "channel_ids": list(dict.fromkeys(channel_ids)),
+        "artifact_size": artifact_size,
+        "deployment_outcome": deployment_outcome,  # of the store deployments of this build
+    }
     return Response(201, build)
 
 
@@ -159,6 +169,34 @@ def list_builds(state: SandboxState, request: Request) -> Response:
 
 def get_build(state: SandboxState, request: Request) -> Response:
     return Response(body=_build_json(state, _build(state, request), request.relations()))
+
+
+NATIVE_VERSION_FIELDS = tuple(
+    f"{bound}{platform}AppVersionCode" for platform in ("Android", "Ios") for bound in ("min", "max", "eq")
+)
+BUILD_UPDATE_FIELDS = ("displayName", "packageName", "packageVersion", *NATIVE_VERSION_FIELDS)
+
+
+def update_build(state: SandboxState, request: Request) -> Response:
+    """Build metadata, and the native-version limits of a web build (a live update): every field a
+    string or null, `customProperties` an object of strings or null."""
+    build, body = _build(state, request), request.json()
+    unknown = sorted(set(body) - {*BUILD_UPDATE_FIELDS, "customProperties"})
+    if unknown:
+        raise invalid([], "Unrecognized key(s) in object: " + ", ".join(f"'{key}'" for key in unknown))
+    for key in BUILD_UPDATE_FIELDS:
+        if body.get(key) is not None:
+            string_field(body, key)
+    properties = body.get("customProperties")
+    if properties is not None and (
+        not isinstance(properties, dict) or not all(isinstance(value, str) for value in properties.values())
+    ):
+        raise invalid(["customProperties"], "Expected an object of strings")
+    if build["platform"] != "web" and any(body.get(key) is not None for key in NATIVE_VERSION_FIELDS):
+        raise bad_request("Native version limits can only be set on web builds.")
+    build.update(body)
+    build["updatedAt"] = iso()
+    return Response(body=build)
 
 
 # -- artifacts -----------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Deployments (`/v1/apps/{app}/deployments…`): of a web build to a channel, or of a native build to
-a store destination (which runs a job); list, read, change the rollout."""
+a store destination (which runs a job); list, read, change the rollout. A store deployment's job
+ends as its build's ad-hoc variable `CAPAWESOME_SANDBOX_DEPLOYMENT_OUTCOME` says, else as
+`SandboxConfig.deployment_outcome` (which `--sandbox` reads from the environment variable of that
+name). A channel deployment runs no job (`jobId` null): a client has nothing to wait for."""
 
 from __future__ import annotations
 
@@ -55,7 +58,9 @@ def create_deployment(state: SandboxState, request: Request) -> Response:
     job = state.new_job(
         app["id"],
         "deployment",
-        state.take_outcome(None),
+        state.take_outcome(
+            state.build_plans.get(build["id"], {}).get("deployment_outcome") or state.config.deployment_outcome
+        ),
         build["stack"],
         log_lines=len(LOG_TEMPLATES["deployment"]) + 1,
     )

@@ -1,5 +1,5 @@
-"""Jobs (`/v1/jobs/{job}…`), the runs behind builds and store deployments: read, logs, cancel, and
-the failure summary."""
+"""Jobs (`/v1/jobs…`), the runs behind builds and store deployments: list (of an organization, by
+status), read, logs, cancel, and the failure summary."""
 
 from __future__ import annotations
 
@@ -13,6 +13,29 @@ def _job(state: SandboxState, request: Request) -> JobRecord:
     if job is None:
         raise not_found("Job")
     return job
+
+
+STATUSES = ("queued", "pending", "in_progress", *sorted(TERMINAL))
+
+
+def list_jobs(state: SandboxState, request: Request) -> Response:
+    """The jobs of an organization (`organizationId` required), newest first; `status=a,b` filters."""
+    query, now = request.query, state.now
+    organization_id = query.get("organizationId")
+    if not organization_id:
+        raise invalid(["organizationId"], "Required")
+    wanted = [status for status in query.get("status", "").split(",") if status]
+    for status in wanted:
+        if status not in STATUSES:
+            expected = " | ".join(f"'{name}'" for name in STATUSES)
+            raise invalid(["status"], f"Invalid enum value. Expected {expected}, received '{status}'")
+    jobs = [
+        job
+        for job in reversed(state.jobs.values())
+        if job.organization_id == organization_id and (not wanted or job.status(now) in wanted)
+    ]
+    with_logs = "jobLogs" in request.relations()
+    return Response(body=[job_json(job, now, with_logs) for job in paginate(jobs, request)])
 
 
 def get_job(state: SandboxState, request: Request) -> Response:

@@ -1,5 +1,6 @@
 """Starting the Capawesome emulator: for a run (`--sandbox`, or no token outside CI), set up from the
-environment (job timings, log length, artifact size, a signing key, injected faults), or for other
+environment (job timings, log length, artifact size, a signing key, injected faults, the outcome of
+store deployments), or for other
 clients (`capawesome-ci sandbox serve`)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from capawesome_ci.errors import ExitCode, InputError, one_line
 from capawesome_ci.providers import SandboxAccess
 from capawesome_ci.sandbox import Sandbox, SandboxConfig, parse_fault, serve_forever
+from capawesome_ci.sandbox.capawesome.state import OUTCOMES
 
 
 def read_public_key(path: str) -> str:
@@ -48,6 +50,13 @@ def config_from_environment(environ: dict[str, str]) -> SandboxConfig:
             except OSError as error:
                 raise InputError(f"invalid {name}: cannot read {environ[name]}: {error.strerror}") from None
     overrides["faults"] = fault_specs([], environ)
+    outcome = environ.get("CAPAWESOME_SANDBOX_DEPLOYMENT_OUTCOME")
+    if outcome:
+        if outcome not in OUTCOMES:
+            raise InputError(
+                f"invalid CAPAWESOME_SANDBOX_DEPLOYMENT_OUTCOME: {outcome!r} is none of {', '.join(OUTCOMES)}"
+            )
+        overrides["deployment_outcome"] = outcome
     return SandboxConfig(**overrides)
 
 
