@@ -5,13 +5,17 @@ resource:
     routes.py       the route table and `dispatch` (token check, 401/404/405, error bodies)
     state.py        `SandboxConfig` and `SandboxState`: everything the emulated cloud holds; jobs
     validation.py   body/field checks with zod-shaped errors, paging, lookup; the `Handler` type
-    apps.py         apps; certificates, environments, configurations, destinations (read-only)
+    apps.py         apps
     channels.py     live-update channels
-    builds.py       builds, their artifacts (downloads, signed URLs) and share links
+    builds.py       builds (and their native-version limits), artifacts (downloads, signed URLs), shares
     deployments.py  deployments to channels and store destinations
-    jobs.py         jobs: status, logs, cancel, failure summary
+    jobs.py         jobs: list, status, logs, cancel, failure summary
     bundles.py      live-update bundles and their (multipart) file uploads
     misc.py         the current user, QR codes, console pages
+    records.py      what app records named per app share: create/list/read/update/delete handlers
+    environments.py environments, their variables and secrets
+    configurations.py, destinations.py, certificates.py   the other app records (on `records.py`)
+    devices.py      live-update devices, and the probe a device makes (`bundles/latest`)
     organizations.py    organizations; `requested_organization` for the routes under one
     members.py          organization members: list, remove
     invitations.py      organization invitations: invite, list, revoke
