@@ -10,7 +10,7 @@ from capawesome_ci.sandbox.capawesome.bundles import form_fields
 from capawesome_ci.sandbox.capawesome.records import RecordKind, enum_value, named_fields, record_routes
 from capawesome_ci.sandbox.server import Request, invalid
 
-PLATFORMS = ("android", "ios", "web")
+PLATFORMS = ("android", "ios")
 TYPES = ("development", "production")
 SECRETS = ("password", "keyAlias", "keyPassword")
 
