@@ -4,6 +4,7 @@ resource:
     emulator.py     `Sandbox` (the emulator itself) and `serve_forever` (`sandbox serve`)
     routes.py       the route table and `dispatch` (token check, 401/404/405, error bodies)
     state.py        `SandboxConfig` and `SandboxState`: everything the emulated cloud holds; jobs
+    build_log.py    the lines of a job's log: the template's milestones and progress lines between
     validation.py   body/field checks with zod-shaped errors, paging, lookup; the `Handler` type
     apps.py         apps
     channels.py     live-update channels
@@ -28,6 +29,6 @@ resource:
     automations.py      app automations (builds on branch or tag pushes)
     admin_fields.py     field checks the modules above share (enums, booleans, e-mails, id lists)
 
-The HTTP server, fault injection and artifact bytes are shared by every emulator and live one level
+The HTTP server, fault injection and artifact bytes (generated ZIP containers) are shared by every emulator and live one level
 up, in `capawesome_ci.sandbox`.
 """
