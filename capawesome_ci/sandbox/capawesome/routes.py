@@ -9,14 +9,24 @@ import re
 import traceback
 
 from capawesome_ci.sandbox.capawesome import (
+    app_admin,
     apps,
+    automations,
     build_sources,
     builds,
     bundles,
     channels,
     deployments,
+    git_connections,
+    invitations,
     jobs,
+    license_keys,
+    members,
     misc,
+    organizations,
+    repository,
+    teams,
+    webhooks,
 )
 from capawesome_ci.sandbox.capawesome.state import SandboxState
 from capawesome_ci.sandbox.capawesome.validation import Handler
@@ -26,10 +36,15 @@ A = r"/v1/apps/(?P<app>[^/]+)"
 B = A + r"/builds/(?P<build>[^/]+)"
 BU = A + r"/bundles/(?P<bundle>[^/]+)"
 BS = A + r"/build-sources/(?P<source>[^/]+)"
+OR = r"/v1/organizations/(?P<organization>[^/]+)"
+T = OR + r"/teams/(?P<team>[^/]+)"
+GC = OR + r"/git-connections/(?P<connection>[^/]+)"
+LK = OR + r"/license-keys/(?P<key>[^/]+)"
+E = A + r"/environments/(?P<environment>[^/]+)"
 _TABLE: list[tuple[str, dict[str, Handler]]] = [
     (r"/v1/users/me", {"GET": misc.get_me}),
-    (r"/v1/apps", {"GET": apps.list_apps}),
-    (A, {"GET": apps.get_app}),
+    (r"/v1/apps", {"GET": apps.list_apps, "POST": app_admin.create_app}),
+    (A, {"GET": apps.get_app, "PATCH": app_admin.update_app, "DELETE": app_admin.delete_app}),
     (
         A + r"/channels",
         {"GET": channels.list_channels, "POST": channels.create_channel, "DELETE": channels.delete_channel_by_name},
@@ -66,6 +81,53 @@ _TABLE: list[tuple[str, dict[str, Handler]]] = [
     (r"/v1/jobs/(?P<job>[^/]+)", {"GET": jobs.get_job, "PATCH": jobs.cancel_job}),
     (r"/v1/jobs/(?P<job>[^/]+)/logs", {"GET": jobs.job_logs}),
     (r"/v1/jobs/(?P<job>[^/]+)/failure-summary", {"POST": jobs.failure_summary}),
+    # organizations, their members, invitations, teams, git connections, license keys; app admin,
+    # repository link, webhooks, automations (organizations.py, members.py, … automations.py)
+    (r"/v1/organizations", {"GET": organizations.list_organizations, "POST": organizations.create_organization}),
+    (OR, {"GET": organizations.get_organization, "PATCH": organizations.update_organization}),
+    (OR + r"/members", {"GET": members.list_members}),
+    (OR + r"/members/(?P<member>[^/]+)", {"DELETE": members.delete_member}),
+    (OR + r"/invitations", {"GET": invitations.list_invitations, "POST": invitations.create_invitation}),
+    (OR + r"/invitations/(?P<invitation>[^/]+)", {"DELETE": invitations.delete_invitation}),
+    (OR + r"/teams", {"GET": teams.list_teams, "POST": teams.create_team}),
+    (T, {"GET": teams.get_team, "PATCH": teams.update_team, "DELETE": teams.delete_team}),
+    (T + r"/apps", {"GET": teams.list_team_apps, "POST": teams.create_team_app}),
+    (T + r"/apps/(?P<item>[^/]+)", {"DELETE": teams.delete_team_app}),
+    (T + r"/members", {"GET": teams.list_team_members, "POST": teams.create_team_member}),
+    (T + r"/members/(?P<item>[^/]+)", {"DELETE": teams.delete_team_member}),
+    (OR + r"/git-connections", {"GET": git_connections.list_connections, "POST": git_connections.create_connection}),
+    (
+        GC,
+        {
+            "GET": git_connections.get_connection,
+            "PATCH": git_connections.update_connection,
+            "DELETE": git_connections.delete_connection,
+        },
+    ),
+    (GC + r"/repositories", {"GET": git_connections.list_repositories}),
+    (GC + r"/namespaces", {"GET": git_connections.list_namespaces}),
+    (OR + r"/license-keys", {"GET": license_keys.list_keys, "POST": license_keys.create_key}),
+    (LK, {"GET": license_keys.get_key, "PATCH": license_keys.update_key, "DELETE": license_keys.delete_key}),
+    (LK + r"/rotate", {"POST": license_keys.rotate_key}),
+    (A + r"/transfer", {"POST": app_admin.transfer_app}),
+    (
+        A + r"/repository",
+        {"GET": repository.get_repository, "PUT": repository.set_repository, "DELETE": repository.delete_repository},
+    ),
+    (A + r"/webhooks", {"GET": webhooks.list_webhooks, "POST": webhooks.create_webhook}),
+    (
+        A + r"/webhooks/(?P<webhook>[^/]+)",
+        {"GET": webhooks.get_webhook, "PATCH": webhooks.update_webhook, "DELETE": webhooks.delete_webhook},
+    ),
+    (A + r"/automations", {"GET": automations.list_automations, "POST": automations.create_automation}),
+    (
+        A + r"/automations/(?P<automation>[^/]+)",
+        {
+            "GET": automations.get_automation,
+            "PATCH": automations.update_automation,
+            "DELETE": automations.delete_automation,
+        },
+    ),
     (r"/v1/qrcodes", {"GET": misc.qr_code}),
     (r"/signed/(?P<capability>[^/]+)/[^/]+", {"GET": builds.signed_download}),
     (r"/console(?:/.*)?", {"GET": misc.console_page}),

@@ -330,6 +330,21 @@ class SandboxState(EmulatorState):
         if config.public_key_pem:
             self.public_keys[self.app_id] = load_public_key(config.public_key_pem)
         self._storage: tempfile.TemporaryDirectory[str] | None = None
+        # organizations and what they hold; app webhooks, automations, repository links (organizations.py & co.)
+        self.organizations: dict[str, dict[str, Any]] = {}
+        self.members: dict[str, dict[str, Any]] = {}
+        self.invitations: dict[str, dict[str, Any]] = {}
+        self.teams: dict[str, dict[str, Any]] = {}
+        self.team_apps: dict[str, dict[str, Any]] = {}
+        self.team_members: dict[str, dict[str, Any]] = {}
+        self.git_connections: dict[str, dict[str, Any]] = {}
+        self.license_keys: dict[str, dict[str, Any]] = {}
+        self.webhooks: dict[str, dict[str, Any]] = {}
+        self.automations: dict[str, dict[str, Any]] = {}
+        self.repositories: dict[str, dict[str, Any]] = {}  # app id → the git repository it is linked to
+        self.add_organization("Demo Organization", self.organization_id)
+        teammate = {"id": new_id(), "email": "teammate@example.com", "name": "Sandbox Teammate"}
+        self.add_member(self.organization_id, teammate, "member")
 
     def storage(self) -> Path:
         """Where uploaded bundle files live: on disk, so a 300 MiB bundle never sits in memory."""
@@ -365,6 +380,43 @@ class SandboxState(EmulatorState):
         }
         self.channels[channel["id"]] = channel
         return channel
+
+    def add_organization(self, name: str, organization_id: str | None = None) -> dict[str, Any]:
+        """An organization, with the sandbox user as its owner."""
+        stamp = iso()
+        slug = "-".join(filter(None, "".join(c if c.isalnum() else " " for c in name.lower()).split())) or "org"
+        taken = {organization["slug"] for organization in self.organizations.values()}
+        unique, number = slug, 1
+        while unique in taken:
+            number += 1
+            unique = f"{slug}-{number}"
+        organization: dict[str, Any] = {
+            "id": organization_id or new_id(),
+            "name": name,
+            "slug": unique,
+            "countryAllowlist": None,
+            "ipAllowlist": None,
+            "twoFactorRequired": False,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+        self.organizations[organization["id"]] = organization
+        self.add_member(organization["id"], self.user, "owner")
+        return organization
+
+    def add_member(self, organization_id: str, user: dict[str, Any], role: str) -> dict[str, Any]:
+        stamp = iso()
+        member = {
+            "id": new_id(),
+            "organizationId": organization_id,
+            "userId": user["id"],
+            "role": role,
+            "user": dict(user),
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+        self.members[member["id"]] = member
+        return member
 
     def take_outcome(self, requested: str | None) -> str:
         outcome = self.next_outcome or requested or "succeeded"
