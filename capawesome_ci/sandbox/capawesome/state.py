@@ -103,6 +103,7 @@ class SandboxConfig:
     seed: str = "capawesome-ci"
     public_key_pem: str | None = None  # the demo app's bundle-signing key: every bundle file must be signed
     faults: tuple[str, ...] = ()  # fault specs (see sandbox/faults.py), active from the start
+    deployment_outcome: str = "succeeded"  # of store deployment jobs, unless their build's variable says otherwise
 
 
 @dataclass
@@ -312,6 +313,9 @@ class SandboxState(EmulatorState):
         ]
         self.environments = [_named(self.app_id, "production"), _named(self.app_id, "staging")]
         self.configurations = [_named(self.app_id, "default")]
+        self.environment_variables: list[dict[str, Any]] = []  # of every environment, by `appEnvironmentId`
+        self.environment_secrets: list[dict[str, Any]] = []  # the same, with a `value` never answered
+        self.devices: dict[str, dict[str, Any]] = {}  # device id → the live-update device as last probed
         self.destinations = [
             _named(self.app_id, "google-play-internal", platform="android", type="google_play"),
             _named(self.app_id, "app-store-connect", platform="ios", type="app_store_connect"),
