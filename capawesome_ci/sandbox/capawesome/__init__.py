@@ -29,6 +29,6 @@ resource:
     automations.py      app automations (builds on branch or tag pushes)
     admin_fields.py     field checks the modules above share (enums, booleans, e-mails, id lists)
 
-The HTTP server, fault injection and artifact bytes (generated ZIP containers) are shared by every emulator and live one level
-up, in `capawesome_ci.sandbox`.
+The HTTP server, fault injection and artifact bytes (generated ZIP containers) are shared by every
+emulator and live one level up, in `capawesome_ci.sandbox`.
 """

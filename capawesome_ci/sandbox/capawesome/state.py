@@ -22,6 +22,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from capawesome_ci.sandbox.artifacts import artifact_kind, remember_kind
+from capawesome_ci.sandbox.capawesome.build_log import log_line
 from capawesome_ci.sandbox.emulator import EmulatorState
 
 OUTCOMES = ("succeeded", "failed", "canceled", "rejected", "timed_out", "never")
@@ -166,8 +168,8 @@ class JobRecord:
             if self.outcome == "succeeded":
                 return f"\\x1b[32m{label} succeeded.\\x1b[0m"
             return f"\\x1b[31m{label} {self.outcome.replace('_', ' ')}:\\x1b[0m {self.status_message(self.outcome)}"
-        lines = LOG_TEMPLATES[self.template]
-        return lines[(number - 1) % len(lines)]
+        body = self.log_lines - (self.outcome != "never")  # the lines before the outcome's
+        return log_line(LOG_TEMPLATES[self.template], self.template, max(body, number), number)
 
     def _line_time(self, number: int) -> datetime:
         offset = self.queue_seconds + self.run_seconds * number / max(1, self.log_lines)
@@ -505,6 +507,7 @@ class SandboxState(EmulatorState):
                 "updatedAt": stamp,
             }
             self.artifacts[artifact["id"]] = artifact
+            remember_kind(self.artifact_seed(artifact["id"]), artifact_kind(artifact_type, file_name))
         for channel_id in plan.get("channel_ids", []):
             if channel_id in self.channels:  # it may have been deleted while the build ran
                 self.deploy_to_channel(build, self.channels[channel_id], 1.0)
