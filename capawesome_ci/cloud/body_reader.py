@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import httpx
 
+from capawesome_ci.cloud.errors import map_transport_error
 from capawesome_ci.deadline import DeadlineExceeded, current_deadline
 
 # Statuses whose responses never carry a body, whatever Content-Length says.
@@ -126,3 +127,26 @@ class BodyReader:
             )
         self._received += count
         return count
+
+
+class Download:
+    """An open artifact transfer, as the download step reads it (platform.ArtifactStream): whether the
+    server honoured the requested start (206), the whole size when the answer says it, and the body.
+    Read failures come out mapped like every other request's."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.partial = response.status_code == 206
+        self.total_size: int | None = None
+        content_range = response.headers.get("Content-Range", "")
+        if self.partial and "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
+            self.total_size = int(content_range.rsplit("/", 1)[1])
+        elif not self.partial and response.headers.get("Content-Length", "").isdigit():
+            self.total_size = int(response.headers["Content-Length"])
+        self._body = BodyReader(response)
+
+    def readinto(self, buffer: memoryview) -> int:
+        try:
+            return self._body.readinto(buffer)
+        except httpx.TransportError as error:
+            raise map_transport_error(error, self._response.request) from error

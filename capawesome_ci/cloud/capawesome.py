@@ -22,7 +22,7 @@ import httpx
 
 from capawesome_ci.cloud.answers import Record, list_answer
 from capawesome_ci.cloud.api import Api
-from capawesome_ci.cloud.body_reader import BodyReader
+from capawesome_ci.cloud.body_reader import Download
 from capawesome_ci.cloud.build_sources import create_source_from_url, upload_source
 from capawesome_ci.cloud.bundles import publish_bundle
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
@@ -82,25 +82,6 @@ def console_url_for(base_url: str) -> str:
     if host.startswith("api."):
         return f"{parts.scheme}://console.{host[4:]}"
     return base_url.rstrip("/") + "/console"
-
-
-class _Download:
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-        self.partial = response.status_code == 206
-        self.total_size: int | None = None
-        content_range = response.headers.get("Content-Range", "")
-        if self.partial and "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
-            self.total_size = int(content_range.rsplit("/", 1)[1])
-        elif not self.partial and response.headers.get("Content-Length", "").isdigit():
-            self.total_size = int(response.headers["Content-Length"])
-        self._body = BodyReader(response)
-
-    def readinto(self, buffer: memoryview) -> int:
-        try:
-            return self._body.readinto(buffer)
-        except httpx.TransportError as error:
-            raise map_transport_error(error, self._response.request) from error
 
 
 # Capawesome's job statuses in the normalised vocabulary of capawesome_ci/platform.py.
@@ -257,7 +238,7 @@ class CapawesomePlatform(CloudPlatform):
     @contextmanager
     def open_artifact(
         self, artifact: Artifact, start: int = 0, stall_timeout: float | None = None
-    ) -> Iterator[_Download]:
+    ) -> Iterator[Download]:
         path = f"{self._app_path}/builds/{segment(artifact.build_id)}/artifacts/{segment(artifact.id)}/download"
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if start:
@@ -283,7 +264,7 @@ class CapawesomePlatform(CloudPlatform):
             raise map_transport_error(error, request) from None
         try:
             raise_for_response(response)
-            yield _Download(response)
+            yield Download(response)
         finally:
             response.close()
 

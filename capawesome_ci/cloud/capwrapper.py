@@ -24,7 +24,7 @@ import httpx
 
 from capawesome_ci.cloud.answers import Record, read_answer, unusable
 from capawesome_ci.cloud.api import Api
-from capawesome_ci.cloud.body_reader import BodyReader
+from capawesome_ci.cloud.body_reader import Download
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
 from capawesome_ci.cloud.retry import RESUMED_BY_CALLER, RetryingTransport
@@ -103,27 +103,6 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))  # Python 3.10 does not read a trailing Z
-
-
-class _Download:
-    """An open transfer from the signed URL (what the download step reads with `readinto`)."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-        self.partial = response.status_code == 206
-        self.total_size: int | None = None
-        content_range = response.headers.get("Content-Range", "")
-        if self.partial and "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
-            self.total_size = int(content_range.rsplit("/", 1)[1])
-        elif not self.partial and response.headers.get("Content-Length", "").isdigit():
-            self.total_size = int(response.headers["Content-Length"])
-        self._body = BodyReader(response)
-
-    def readinto(self, buffer: memoryview) -> int:
-        try:
-            return self._body.readinto(buffer)
-        except httpx.TransportError as error:
-            raise map_transport_error(error, self._response.request) from error
 
 
 def download_client() -> httpx.Client:
@@ -246,7 +225,7 @@ class CapwrapperPlatform(CloudPlatform):
             ]
         with self._open(build_id, {"Range": "bytes=0-0"}, None) as response:
             name = file_name_of(response)
-            size = _Download(response).total_size if response.status_code == 206 else None
+            size = Download(response).total_size if response.status_code == 206 else None
         extension = (name or "").rsplit(".", 1)[-1].lower()
         binary_type = extension if extension in BINARY_TYPES else DEFAULT_BINARY_TYPE.get(platform, "apk")
         fallback = f"{item.text('bundleId') or build_id}-{item.text('version') or 'build'}.{binary_type}"
@@ -264,10 +243,10 @@ class CapwrapperPlatform(CloudPlatform):
     @contextmanager
     def open_artifact(
         self, artifact: Artifact, start: int = 0, stall_timeout: float | None = None
-    ) -> Iterator[_Download]:
+    ) -> Iterator[Download]:
         headers = {"Range": f"bytes={start}-"} if start else {}
         with self._open(artifact.build_id, headers, stall_timeout) as response:
-            yield _Download(response)
+            yield Download(response)
 
     @contextmanager
     def _open(self, build_id: str, headers: dict[str, str], stall_timeout: float | None) -> Iterator[httpx.Response]:
