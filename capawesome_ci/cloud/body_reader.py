@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import httpx
 
 from capawesome_ci.cloud.errors import map_transport_error
+from capawesome_ci.cloud.retry import RESUMED_BY_CALLER
 from capawesome_ci.deadline import DeadlineExceeded, current_deadline
 
 # Statuses whose responses never carry a body, whatever Content-Length says.
@@ -150,3 +151,18 @@ class Download:
             return self._body.readinto(buffer)
         except httpx.TransportError as error:
             raise map_transport_error(error, self._response.request) from error
+
+
+def download_request(
+    client: httpx.Client, url: str, headers: dict[str, str], stall_timeout: float | None
+) -> httpx.Request:
+    """The GET of an artifact: its next bytes awaited at most `stall_timeout` (not the API's read
+    timeout), and marked so that the transport does not retry what the download step resumes itself."""
+    limits = client.timeout
+    timeout = httpx.Timeout(
+        connect=limits.connect,
+        read=limits.read if stall_timeout is None else stall_timeout,
+        write=limits.write,
+        pool=limits.pool,
+    )
+    return client.build_request("GET", url, headers=headers, timeout=timeout, extensions={RESUMED_BY_CALLER: True})

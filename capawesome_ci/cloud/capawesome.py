@@ -22,12 +22,11 @@ import httpx
 
 from capawesome_ci.cloud.answers import Record, list_answer
 from capawesome_ci.cloud.api import Api
-from capawesome_ci.cloud.body_reader import Download
+from capawesome_ci.cloud.body_reader import Download, download_request
 from capawesome_ci.cloud.build_sources import create_source_from_url, upload_source
 from capawesome_ci.cloud.bundles import publish_bundle
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
-from capawesome_ci.cloud.retry import RESUMED_BY_CALLER
 from capawesome_ci.cloud.transport import PLANNED_ID, make_http_client
 from capawesome_ci.errors import NotFoundError, TransientError
 from capawesome_ci.platform import (
@@ -243,18 +242,7 @@ class CapawesomePlatform(CloudPlatform):
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if start:
             headers["Range"] = f"bytes={start}-"
-        # A download waits for its next bytes at most `stall_timeout`, not the API read timeout.
-        limits = self.http.timeout
-        timeout = httpx.Timeout(
-            connect=limits.connect,
-            read=limits.read if stall_timeout is None else stall_timeout,
-            write=limits.write,
-            pool=limits.pool,
-        )
-        # The download step resumes a stalled transfer itself: the transport must not also retry it.
-        request = self.http.build_request(
-            "GET", path, headers=headers, timeout=timeout, extensions={RESUMED_BY_CALLER: True}
-        )
+        request = download_request(self.http, path, headers, stall_timeout)
         try:
             # Redirects to storage are followed; httpx drops Authorization on a cross-origin hop.
             response = self.http.send(request, stream=True, follow_redirects=True)

@@ -24,10 +24,10 @@ import httpx
 
 from capawesome_ci.cloud.answers import Record, read_answer, unusable
 from capawesome_ci.cloud.api import Api
-from capawesome_ci.cloud.body_reader import Download
+from capawesome_ci.cloud.body_reader import Download, download_request
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
-from capawesome_ci.cloud.retry import RESUMED_BY_CALLER, RetryingTransport
+from capawesome_ci.cloud.retry import RetryingTransport
 from capawesome_ci.cloud.transport import DEFAULT_TIMEOUT, USER_AGENT, make_http_client
 from capawesome_ci.errors import AuthError, NotFoundError, TransientError
 from capawesome_ci.platform import (
@@ -275,17 +275,7 @@ class CapwrapperPlatform(CloudPlatform):
             return
 
     def _send(self, url: str, headers: dict[str, str], stall_timeout: float | None) -> httpx.Response:
-        limits = self.downloads.timeout
-        timeout = httpx.Timeout(
-            connect=limits.connect,
-            read=limits.read if stall_timeout is None else stall_timeout,
-            write=limits.write,
-            pool=limits.pool,
-        )
-        # The download step resumes a stalled transfer itself: the transport must not also retry it.
-        request = self.downloads.build_request(
-            "GET", url, headers=headers, timeout=timeout, extensions={RESUMED_BY_CALLER: True}
-        )
+        request = download_request(self.downloads, url, headers, stall_timeout)
         try:
             # Redirects to storage are followed: this client has no token to lose.
             return self.downloads.send(request, stream=True, follow_redirects=True)
