@@ -238,3 +238,20 @@ def hostile_cli(hostile: Any, tmp_path: Path) -> Any:
         return run_cli(args, env=hostile.env(**(env or {})), cwd=tmp_path, timeout=timeout)
 
     return run
+
+
+def run_workflow(
+    act: list[str],
+    workflow: str,
+    *,
+    secrets: dict[str, str],
+    env: dict[str, str],
+    options: tuple[str, ...] = ("--rebuild=false",),
+) -> subprocess.CompletedProcess[str]:
+    """A workflow of tests/workflows/ run by act on a push, with these secrets and variables."""
+    argv = [*act, *options, "push", "-W", workflow]
+    for name, value in secrets.items():
+        argv += ["-s", f"{name}={value}"]
+    for name, value in env.items():
+        argv += ["--env", f"{name}={value}"]
+    return subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)

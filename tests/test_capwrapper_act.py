@@ -3,14 +3,13 @@ emulator with a download, then downloads the newest build of the bundle id again
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 import pytest
 
 from capawesome_ci.sandbox.capwrapper.start import CapwrapperEmulator
 from capawesome_ci.sandbox.capwrapper.state import CapwrapperConfig
-from tests.conftest import REPO_ROOT, act_action_tag, build_image
+from tests.conftest import act_action_tag, build_image, run_workflow
 
 pytestmark = pytest.mark.container
 WORKFLOW = "tests/workflows/capwrapper.yml"
@@ -22,22 +21,11 @@ def test_the_action_builds_and_downloads_on_capwrapper(docker_client: Any, act: 
     with CapwrapperEmulator(
         CapwrapperConfig(queue_seconds=0.2, build_seconds=1.0, artifact_size=64 * 1024)
     ) as emulator:
-        result = subprocess.run(
-            [
-                *act,
-                "--rebuild=false",
-                "push",
-                "-W",
-                WORKFLOW,
-                "-s",
-                f"CAPWRAPPER_API_KEY={emulator.token}",
-                "--env",
-                f"CAPWRAPPER_BASE_URL={emulator.api_url}",
-            ],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
+        result = run_workflow(
+            act,
+            WORKFLOW,
+            secrets={"CAPWRAPPER_API_KEY": emulator.token},
+            env={"CAPWRAPPER_BASE_URL": emulator.api_url},
         )
         log = result.stdout + result.stderr
         assert result.returncode == 0, log

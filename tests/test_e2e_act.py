@@ -3,13 +3,12 @@ sequence against the sandbox, passing outputs between steps."""
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 import pytest
 
 from capawesome_ci.sandbox import Sandbox
-from tests.conftest import REPO_ROOT, act_action_tag, build_image, sandbox_client
+from tests.conftest import act_action_tag, build_image, run_workflow, sandbox_client
 
 pytestmark = pytest.mark.container
 WORKFLOW = "tests/workflows/e2e.yml"
@@ -18,24 +17,11 @@ WORKFLOW = "tests/workflows/e2e.yml"
 def test_workflow_build_download_deploy(docker_client: Any, act: list[str], sandbox: Sandbox) -> None:
     # act would build the action images without network; build them ourselves under act's names.
     build_image(docker_client, *(act_action_tag(f"./actions/{step}") for step in ("build", "download", "deploy")))
-    result = subprocess.run(
-        [
-            *act,
-            "--rebuild=false",
-            "push",
-            "-W",
-            WORKFLOW,
-            "-s",
-            f"CAPAWESOME_CLOUD_TOKEN={sandbox.token}",
-            "--env",
-            f"CAPAWESOME_CLOUD_BASE_URL={sandbox.base_url}",
-            "--env",
-            f"CAPAWESOME_APP_ID={sandbox.app_id}",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_workflow(
+        act,
+        WORKFLOW,
+        secrets={"CAPAWESOME_CLOUD_TOKEN": sandbox.token},
+        env={"CAPAWESOME_CLOUD_BASE_URL": sandbox.base_url, "CAPAWESOME_APP_ID": sandbox.app_id},
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ import pytest
 from capawesome_ci.devtools.action_yml import OUTPUTS
 from capawesome_ci.sandbox import Sandbox
 from capawesome_ci.sandbox.artifacts import artifact_sha256
-from tests.conftest import REPO_ROOT, sandbox_client
+from tests.conftest import REPO_ROOT, run_workflow, sandbox_client
 
 WORKFLOW = "tests/workflows/composite.yml"
 STAND_IN = REPO_ROOT / "tests" / "stand-ins" / "setup-python"
@@ -98,28 +97,13 @@ def test_composite_action_maps_every_output_of_its_cli_step() -> None:
 @pytest.mark.container
 def test_composite_action_builds_downloads_deploys(docker_client: Any, act: list[str], sandbox: Sandbox) -> None:
     image, python_version = runner_image(docker_client)
-    result = subprocess.run(
-        [
-            *act,
-            "-P",
-            f"ubuntu-latest={image}",  # after the fixture's -P: act takes the last mapping
-            "--local-repository",
-            f"{setup_python_ref()}={STAND_IN}",
-            "--json",
-            "push",
-            "-W",
-            WORKFLOW,
-            "-s",
-            f"CAPAWESOME_CLOUD_TOKEN={sandbox.token}",
-            "--env",
-            f"CAPAWESOME_CLOUD_BASE_URL={sandbox.base_url}",
-            "--env",
-            f"CAPAWESOME_APP_ID={sandbox.app_id}",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_workflow(
+        act,
+        WORKFLOW,
+        secrets={"CAPAWESOME_CLOUD_TOKEN": sandbox.token},
+        env={"CAPAWESOME_CLOUD_BASE_URL": sandbox.base_url, "CAPAWESOME_APP_ID": sandbox.app_id},
+        # After the fixture's -P: act takes the last mapping; the stand-in replaces actions/setup-python.
+        options=("-P", f"ubuntu-latest={image}", "--local-repository", f"{setup_python_ref()}={STAND_IN}", "--json"),
     )
     entries = parse_log(result.stdout)
     # The log as act prints it without --json, for failure messages.

@@ -3,14 +3,13 @@ emulator, then a second step waits for the deployment by the id the first one ou
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 import pytest
 
 from capawesome_ci.sandbox.peak.start import PeakEmulator
 from capawesome_ci.sandbox.peak.state import DEMO_SPEC_ID, PeakConfig
-from tests.conftest import REPO_ROOT, act_action_tag, build_image
+from tests.conftest import act_action_tag, build_image, run_workflow
 
 pytestmark = pytest.mark.container
 WORKFLOW = "tests/workflows/peak.yml"
@@ -20,24 +19,11 @@ def test_the_action_deploys_and_waits_on_peak(docker_client: Any, act: list[str]
     build_image(docker_client, act_action_tag("./"))  # act cannot build the image without network
     # The job's containers reach the host's loopback through the host network act is run with.
     with PeakEmulator(PeakConfig(deploy_seconds=2.0)) as emulator:
-        result = subprocess.run(
-            [
-                *act,
-                "--rebuild=false",
-                "push",
-                "-W",
-                WORKFLOW,
-                "-s",
-                f"PEAK_AUTH_TOKEN={emulator.token}",
-                "--env",
-                f"PEAK_PRESS_BASE_URL={emulator.base_url}",
-                "--env",
-                f"PEAK_SPEC_ID={DEMO_SPEC_ID}",
-            ],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
+        result = run_workflow(
+            act,
+            WORKFLOW,
+            secrets={"PEAK_AUTH_TOKEN": emulator.token},
+            env={"PEAK_PRESS_BASE_URL": emulator.base_url, "PEAK_SPEC_ID": DEMO_SPEC_ID},
         )
         log = result.stdout + result.stderr
         assert result.returncode == 0, log
