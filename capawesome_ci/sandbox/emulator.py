@@ -5,12 +5,15 @@
 from __future__ import annotations
 
 import ipaddress
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from capawesome_ci.errors import ExitCode, InputError, one_line
 from capawesome_ci.sandbox.faults import Faults, apply_fault
 from capawesome_ci.sandbox.server import Request, Response, SandboxHTTPServer
 
@@ -148,3 +151,28 @@ class Emulator(Generic[ConfigT, StateT]):
         if response is None:  # refused before taking effect: still a request the sandbox saw
             self.state.record(request, injected.status if not injected.abort else 0)
         return injected
+
+
+def serve_until_interrupted(start: Callable[[], Emulator[Any, Any]], describe: Callable[[Any], list[str]]) -> int:
+    """`capawesome-ci sandbox serve` for an emulator: start it, say how to reach it, serve until Ctrl+C.
+    A bad setting is one line and exit 2; a port that cannot be bound, exit 8."""
+    try:
+        emulator = start()
+    except InputError as error:
+        sys.stderr.write(f"capawesome-ci: error: {error.message}\n")
+        return int(ExitCode.USAGE)
+    except ValueError as error:  # a host that is not loopback
+        sys.stderr.write(f"capawesome-ci: error: invalid sandbox setting: {one_line(str(error))}\n")
+        return int(ExitCode.USAGE)
+    except OSError as error:
+        sys.stderr.write(f"capawesome-ci: error: cannot serve the sandbox: {error.strerror or error}\n")
+        return int(ExitCode.IO)
+    try:
+        for line in [*describe(emulator), "Press Ctrl+C to stop."]:
+            print(line, flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+    return 0

@@ -144,3 +144,16 @@ def apply_fault(fault: Fault, response: Response | None) -> Response:
     message = {429: "Too many requests.", 500: "Internal server error.", 502: "Bad gateway."}
     body = {"message": message.get(fault.status, f"HTTP {fault.status}")}
     return Response(fault.status, body, headers).encode()
+
+
+def checked_fault_specs(given: list[str], environ: dict[str, str], variable: str) -> tuple[str, ...]:
+    """--fault values and $<variable> (separated by ;), each checked: one line and exit 2 for a bad one."""
+    from capawesome_ci.errors import InputError
+
+    specs = tuple(spec for spec in (*given, *environ.get(variable, "").split(";")) if spec.strip())
+    for spec in specs:
+        try:
+            parse_fault(spec)
+        except ValueError as error:
+            raise InputError(f"invalid --fault (or {variable}): {error}") from None
+    return specs

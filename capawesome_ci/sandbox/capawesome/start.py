@@ -14,8 +14,9 @@ from typing import Any
 
 from capawesome_ci.errors import ExitCode, InputError, one_line
 from capawesome_ci.providers import SandboxAccess
-from capawesome_ci.sandbox import Sandbox, SandboxConfig, parse_fault, serve_forever
+from capawesome_ci.sandbox import Sandbox, SandboxConfig, serve_forever
 from capawesome_ci.sandbox.capawesome.state import OUTCOMES
+from capawesome_ci.sandbox.faults import checked_fault_specs
 
 
 def read_public_key(path: str) -> str:
@@ -23,14 +24,7 @@ def read_public_key(path: str) -> str:
 
 
 def fault_specs(given: list[str], environ: dict[str, str]) -> tuple[str, ...]:
-    """--fault values and $CAPAWESOME_SANDBOX_FAULTS (separated by ;), each checked."""
-    specs = tuple(s for s in (*given, *environ.get("CAPAWESOME_SANDBOX_FAULTS", "").split(";")) if s.strip())
-    for spec in specs:
-        try:
-            parse_fault(spec)
-        except ValueError as error:
-            raise InputError(f"invalid --fault (or CAPAWESOME_SANDBOX_FAULTS): {error}") from None
-    return specs
+    return checked_fault_specs(given, environ, "CAPAWESOME_SANDBOX_FAULTS")
 
 
 def config_from_environment(environ: dict[str, str]) -> SandboxConfig:

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from capawesome_ci.errors import ExitCode, InputError, one_line
+from capawesome_ci.errors import InputError
 from capawesome_ci.providers import SandboxAccess
 from capawesome_ci.sandbox.capwrapper.routes import dispatch
 from capawesome_ci.sandbox.capwrapper.state import OUTCOMES, PLATFORMS, CapwrapperConfig, CapwrapperState
-from capawesome_ci.sandbox.emulator import Emulator
-from capawesome_ci.sandbox.faults import parse_fault
+from capawesome_ci.sandbox.emulator import Emulator, serve_until_interrupted
+from capawesome_ci.sandbox.faults import checked_fault_specs
 from capawesome_ci.sandbox.server import Request, Response, SandboxHTTPServer
 
 ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 429: "rate_limited"}
@@ -89,14 +88,7 @@ class CapwrapperEmulator(Emulator[CapwrapperConfig, CapwrapperState]):
 
 
 def fault_specs(given: list[str], environ: dict[str, str]) -> tuple[str, ...]:
-    """--fault values and $CAPWRAPPER_SANDBOX_FAULTS (separated by ;), each checked."""
-    specs = tuple(s for s in (*given, *environ.get("CAPWRAPPER_SANDBOX_FAULTS", "").split(";")) if s.strip())
-    for spec in specs:
-        try:
-            parse_fault(spec)
-        except ValueError as error:
-            raise InputError(f"invalid --fault (or CAPWRAPPER_SANDBOX_FAULTS): {error}") from None
-    return specs
+    return checked_fault_specs(given, environ, "CAPWRAPPER_SANDBOX_FAULTS")
 
 
 def config_from_environment(environ: dict[str, str]) -> CapwrapperConfig:
@@ -144,27 +136,17 @@ def serve(args: Any) -> int:
         overrides["build_seconds"] = args.run_seconds
     if args.artifact_size is not None:
         overrides["artifact_size"] = args.artifact_size
-    try:
+
+    def start() -> CapwrapperEmulator:
         base = config_from_environment(dict(os.environ))
         overrides["faults"] = fault_specs(args.fault or [], dict(os.environ))
-        emulator = CapwrapperEmulator(CapwrapperConfig(**{**vars(base), **overrides})).start()
-    except InputError as error:
-        sys.stderr.write(f"capawesome-ci: error: {error.message}\n")
-        return int(ExitCode.USAGE)
-    except ValueError as error:  # a host that is not loopback
-        sys.stderr.write(f"capawesome-ci: error: invalid sandbox setting: {one_line(str(error))}\n")
-        return int(ExitCode.USAGE)
-    except OSError as error:
-        sys.stderr.write(f"capawesome-ci: error: cannot serve the sandbox: {error.strerror or error}\n")
-        return int(ExitCode.IO)
-    try:
-        print(f"Capwrapper sandbox listening on {emulator.api_url}", flush=True)
-        print(f"Token: {emulator.token}", flush=True)
-        print(f"export CAPWRAPPER_BASE_URL={emulator.api_url} CAPWRAPPER_API_KEY={emulator.token}", flush=True)
-        print("Press Ctrl+C to stop.", flush=True)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
-    return 0
+        return CapwrapperEmulator(CapwrapperConfig(**{**vars(base), **overrides})).start()
+
+    return serve_until_interrupted(
+        start,
+        lambda emulator: [
+            f"Capwrapper sandbox listening on {emulator.api_url}",
+            f"Token: {emulator.token}",
+            f"export CAPWRAPPER_BASE_URL={emulator.api_url} CAPWRAPPER_API_KEY={emulator.token}",
+        ],
+    )

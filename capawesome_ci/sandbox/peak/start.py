@@ -5,16 +5,14 @@
 from __future__ import annotations
 
 import os
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from capawesome_ci.errors import ExitCode, InputError, one_line
+from capawesome_ci.errors import InputError
 from capawesome_ci.providers import SandboxAccess
 from capawesome_ci.sandbox.capawesome.start import fault_specs
-from capawesome_ci.sandbox.emulator import Emulator
+from capawesome_ci.sandbox.emulator import Emulator, serve_until_interrupted
 from capawesome_ci.sandbox.peak.routes import dispatch
 from capawesome_ci.sandbox.peak.state import DEMO_BLOCKS, DEMO_RELEASES, DEMO_SPEC_ID, OUTCOMES, PeakConfig, PeakState
 from capawesome_ci.sandbox.server import Request, Response
@@ -66,38 +64,27 @@ def start_peak(environ: dict[str, str]) -> Iterator[SandboxAccess]:
 
 def serve(args: Any) -> int:
     """`capawesome-ci sandbox serve --provider peak`: the emulator for other clients, until interrupted."""
-    environ = dict(os.environ)
-    try:
+
+    def start() -> PeakEmulator:
+        environ = dict(os.environ)
         config = config_from_environment(environ)
-        faults = fault_specs(args.fault or [], environ)
-    except InputError as error:
-        sys.stderr.write(f"capawesome-ci: error: {error.message}\n")
-        return int(ExitCode.USAGE)
-    overrides: dict[str, Any] = {"host": args.host, "port": args.port, "faults": faults}
-    if args.sandbox_token:
-        overrides["token"] = args.sandbox_token
-    if args.run_seconds is not None:
-        overrides["deploy_seconds"] = args.run_seconds
-    try:
-        emulator = PeakEmulator(PeakConfig(**{**config.__dict__, **overrides})).start()
-    except ValueError as error:  # a host that is not loopback
-        sys.stderr.write(f"capawesome-ci: error: invalid sandbox setting: {one_line(str(error))}\n")
-        return int(ExitCode.USAGE)
-    except OSError as error:
-        sys.stderr.write(f"capawesome-ci: error: cannot serve the sandbox: {error.strerror or error}\n")
-        return int(ExitCode.IO)
-    try:
-        print(f"Peak Press sandbox listening on {emulator.base_url}", flush=True)
-        print(f"Token: {emulator.token}", flush=True)
-        print(f"Demo spec: {DEMO_SPEC_ID} (releases {', '.join(DEMO_RELEASES)})", flush=True)
-        print(
+        overrides: dict[str, Any] = {
+            "host": args.host,
+            "port": args.port,
+            "faults": fault_specs(args.fault or [], environ),
+        }
+        if args.sandbox_token:
+            overrides["token"] = args.sandbox_token
+        if args.run_seconds is not None:
+            overrides["deploy_seconds"] = args.run_seconds
+        return PeakEmulator(PeakConfig(**{**config.__dict__, **overrides})).start()
+
+    return serve_until_interrupted(
+        start,
+        lambda emulator: [
+            f"Peak Press sandbox listening on {emulator.base_url}",
+            f"Token: {emulator.token}",
+            f"Demo spec: {DEMO_SPEC_ID} (releases {', '.join(DEMO_RELEASES)})",
             f"export PEAK_PRESS_BASE_URL={emulator.base_url} PEAK_AUTH_TOKEN={emulator.token}",
-            flush=True,
-        )
-        print("Press Ctrl+C to stop.", flush=True)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
-    return 0
+        ],
+    )
