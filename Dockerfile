@@ -6,8 +6,8 @@ COPY pyproject.toml README.md ./
 COPY capawesome_ci ./capawesome_ci
 # The package and its dependencies, installed into a prefix the final stage copies as one layer
 # (copying wheels and deleting them later would keep their bytes in the image).
-RUN pip wheel --wheel-dir /wheels . \
- && pip install --no-index --find-links /wheels --prefix /install capawesome-ci
+RUN pip wheel --wheel-dir /wheels '.[capgo-build]' \
+ && pip install --no-index --find-links /wheels --prefix /install 'capawesome-ci[capgo-build]'
 
 FROM python:3.12-slim
 ENV PYTHONUNBUFFERED=1 \

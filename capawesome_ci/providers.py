@@ -181,3 +181,40 @@ register(
         steps={"deploy": "capawesome_ci.steps.deploy_release", "wait": "capawesome_ci.steps.wait_release"},
     )
 )
+
+_CAPGO_STEPS = "capawesome_ci.steps.capgo."
+register(
+    Provider(
+        id="capgo",
+        title="Capgo",
+        short_title="Capgo",
+        token_variables=("CAPGO_TOKEN",),  # what Capgo's own CLI reads
+        base_url_variable="CAPGO_BASE_URL",
+        app_id_variable="CAPGO_APP_ID",  # the reverse-DNS app id: com.example.app
+        default_base_url="https://api.capgo.app",
+        # Capgo Build (native only, from the checkout) and live updates to channels with rollouts; no
+        # build numbers, share links, web builds or store destinations (Capgo Build uploads to the
+        # stores itself when the request carries store credentials).
+        capabilities=frozenset(
+            {
+                Capability.BUILD,
+                Capability.BUILD_SOURCES,
+                Capability.WAIT,
+                Capability.LOGS,
+                Capability.CANCEL,
+                Capability.FAILURE_SUMMARY,
+                Capability.DOWNLOAD,
+                Capability.CHANNELS,
+                Capability.ROLLOUT,
+                Capability.LIVE_UPDATE,
+            }
+        ),
+        adapter="capawesome_ci.cloud.capgo:connect",
+        emulator="capawesome_ci.sandbox.capgo.start:start_capgo",
+        serve="capawesome_ci.sandbox.capgo.start:serve",
+        # A bundle is Capgo's deployable unit (semver names, never reused): live-update, deploy and
+        # rollout take bundle names and Capgo's rollout actions; build adds Capgo Build's credentials.
+        inputs={"build": _CAPGO_STEPS + "build:BuildInputs"},
+        steps={command: _CAPGO_STEPS + command.replace("-", "_") for command in ("live-update", "deploy", "rollout")},
+    )
+)
