@@ -109,12 +109,12 @@ class CapgoState(EmulatorState):
         self.events: list[dict[str, Any]] = []
         self._next_version_id = 1
         self._next_channel_id = 1
-        self._files = Path(tempfile.mkdtemp(prefix="capgo-sandbox-"))
+        self.files = Path(tempfile.mkdtemp(prefix="capgo-sandbox-"))  # the stored zips; close() removes it
         self.add_app(config.app_id, "Example App")
         self.add_channel(config.app_id, "production")
 
     def close(self) -> None:
-        shutil.rmtree(self._files, ignore_errors=True)
+        shutil.rmtree(self.files, ignore_errors=True)
 
     # -- apps --------------------------------------------------------------------------------------
     def add_app(self, app_id: str, name: str, icon_url: str = "") -> dict[str, Any]:
@@ -195,7 +195,7 @@ class CapgoState(EmulatorState):
         }
 
     def bundle_path(self, version_id: int) -> Path:
-        return self._files / f"{version_id}.zip"
+        return self.files / f"{version_id}.zip"
 
     def r2_path(self, app_id: str, name: str) -> str:
         return f"orgs/{self.org_id}/apps/{app_id}/{name}.zip"
