@@ -37,6 +37,11 @@ class DeploymentResult(_Camel):
     # A deployment of versioned releases (Peak): the version it deploys and its revision number.
     release: str | None = None
     revision: int | None = None
+    # A bundle deployed to a channel (Capgo): its name, whether the channel serves it as its stable
+    # bundle or as its rollout target, and the rollout in Capgo's basis points (0–10 000).
+    bundle: str | None = None
+    bundle_role: str | None = None  # "stable" | "rollout"
+    rollout_percentage_bps: int | None = None
     # True when the deployment already existed as asked and nothing was sent.
     noop: bool = False
 

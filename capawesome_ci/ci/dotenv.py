@@ -57,6 +57,9 @@ def dotenv_values(result: StepResult) -> dict[str, str]:
         "CAPAWESOME_JOB_STATUS_RAW": result.job_status_raw if release else None,
         "CAPAWESOME_CHANNEL": ",".join(d.channel for d in result.deployments if d.channel) or None,
         "CAPAWESOME_ROLLOUT_PERCENTAGE": f"{rollout:g}" if rollout is not None else None,
+        # Set by bundle deployments (Capgo) only.
+        "CAPAWESOME_BUNDLE": first_deployment.bundle if first_deployment else None,
+        "CAPAWESOME_BUNDLE_ROLE": first_deployment.bundle_role if first_deployment else None,
         "CAPAWESOME_SHARE_URL": result.share.url if result.share else None,
         "CAPAWESOME_BUILD_URL": result.build_url,
         "CAPAWESOME_ARTIFACT_PATHS": ",".join(a.path for a in result.artifacts if a.path) or None,

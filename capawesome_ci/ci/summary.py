@@ -41,6 +41,8 @@ def _status_with_raw(result: StepResult) -> str | None:
 
 
 def _target(deployment: DeploymentResult) -> str:
+    if deployment.channel and deployment.bundle:
+        return f"channel {deployment.channel}: {deployment.bundle_role or 'bundle'} {deployment.bundle}"
     if deployment.channel:
         return f"channel {deployment.channel}"
     if deployment.destination:

@@ -279,13 +279,15 @@ class CapgoPlatform(CloudPlatform):
     def find_bundle(self, name: str) -> CapgoBundle | None:
         return next((bundle for bundle in self.list_bundles() if bundle.name == name), None)
 
-    def register_bundle(self, name: str, url: str, checksum: str, encryption: Encryption | None = None) -> CapgoBundle:
+    def register_bundle(
+        self, name: str, url: str, checksum: str, session_key: str | None = None, key_id: str | None = None
+    ) -> CapgoBundle:
         """A self-hosted zip: `POST /bundle` (Capgo checks the URL serves a zip)."""
         body: dict[str, Any] = {"app_id": self.app_id, "version": name, "external_url": url, "checksum": checksum}
-        if encryption is not None:
-            body["session_key"] = encryption.session_key
-            if encryption.key_id:
-                body["key_id"] = encryption.key_id
+        if session_key:
+            body["session_key"] = session_key
+        if key_id:
+            body["key_id"] = key_id
         answer = self.api.object("POST", "/bundle/", json=body)
         bundle = answer.record("bundle")
         if bundle is None or answer.text("status") == "planned":
@@ -297,7 +299,8 @@ class CapgoPlatform(CloudPlatform):
         name: str,
         archive: Path,
         checksum: str,
-        encryption: Encryption | None = None,
+        session_key: str | None = None,
+        key_id: str | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> CapgoBundle:
         """A Capgo-hosted bundle, uploaded the way Capgo's own CLI does it (capgo_upload.py)."""
@@ -311,6 +314,7 @@ class CapgoPlatform(CloudPlatform):
             self.connection,
             files_url=os.environ.get("CAPGO_FILES_URL") or None,
         )
+        encryption = Encryption(session_key, key_id) if session_key else None
         version_id = upload.run(name, archive, checksum, encryption, progress)
         return CapgoBundle(id=version_id, name=name, checksum=checksum)
 
