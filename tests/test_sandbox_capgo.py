@@ -448,3 +448,18 @@ def test_sandbox_serve_prints_how_to_reach_it_and_serves() -> None:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
     assert process.returncode == 0
+
+
+def test_a_failed_upload_is_cleaned_up_and_its_name_freed(emulator: CapgoEmulator) -> None:
+    base, state = emulator.base_url, emulator.state
+    rest = {"apikey": state.anon_key, "capgkey": TOKEN, "prefer": "resolution=merge-duplicates"}
+    row = {"name": "1.0.0", "app_id": APP, "checksum": "c", "storage_provider": "r2-direct"}
+    httpx.post(f"{base}/rest/v1/app_versions?on_conflict=name,app_id", json=row, headers=rest)
+    clean_up = {"app_id": APP, "name": "1.0.0"}
+    answer = httpx.request("DELETE", f"{base}/private/delete_failed_version", json=clean_up, headers={"capgkey": TOKEN})
+    assert answer.json() == {"status": "ok"}
+    assert state.version_named(APP, "1.0.0", deleted=None) is None
+    again = httpx.request("DELETE", f"{base}/private/delete_failed_version", json=clean_up, headers={"capgkey": TOKEN})
+    assert_error(again, 400, "error_already_deleted")
+    bad = httpx.post(f"{base}/rest/v1/rpc/is_paying_org", content=b"{", headers=rest)
+    assert bad.status_code == 400 and bad.json()["code"] == "PGRST102"

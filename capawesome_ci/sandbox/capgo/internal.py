@@ -6,6 +6,7 @@
     POST /files/upload_link     that PUT's URL, for a version row the CLI created first
     PUT  /files/upload/<ticket> the zip (kept on disk), GET /files/read/attachments/<r2 path> serves it
     POST /private/events        analytics: accepted, kept for tests
+    DELETE /private/delete_failed_version  the clean-up of an upload whose zip never arrived
     /rest/v1/<table>            PostgREST reads (select=, eq./neq./is./in. filters, order, limit) and
                                 upserts, for the few tables and columns the CLI touches
     /rest/v1/rpc/<function>     the permission and plan checks (all pass for the sandbox's key)
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote_plus
 
-from capawesome_ci.sandbox.capgo.routes import capgo_error, not_found
+from capawesome_ci.sandbox.capgo.routes import authenticate, capgo_error, json_body, not_found
 from capawesome_ci.sandbox.capgo.state import CapgoState
 from capawesome_ci.sandbox.server import ApiFailure, Request, Response
 
@@ -50,16 +51,36 @@ def files_config(state: CapgoState, request: Request) -> Response:
 
 
 def private_events(state: CapgoState, request: Request) -> Response:
-    body = request.json() if request.raw_body.strip() else {}
+    body = json_body(request)
     state.events.append(body)
     return Response(body={})
+
+
+def delete_failed_version(state: CapgoState, request: Request) -> Response:
+    """`DELETE /private/delete_failed_version {app_id, name}`: the CLI's clean-up after a failed upload.
+    A row still `r2-direct` whose zip never arrived is removed for good, so its name is free again."""
+    capgo_key(state, request)
+    body = json_body(request)
+    app_id, name = body.get("app_id"), body.get("name")
+    if app_id not in state.apps:
+        raise capgo_error("app_not_found", "Error App not found", status=404)
+    if not name:
+        raise capgo_error("error_bundle_name_missing", "Error bundle name missing")
+    row = state.version_named(str(app_id), str(name))
+    if row is None or row["storage_provider"] != "r2-direct":
+        raise capgo_error("error_already_deleted", "Already deleted")
+    if state.bundle_path(row["id"]).is_file():
+        message = "Error already uploaded to S3, delete is unsafe use the webapp to delete it"
+        raise capgo_error("error_already_uploaded_to_s3", message)
+    del state.versions[row["id"]]
+    return Response(body={"status": "ok"})
 
 
 # -- the files host ------------------------------------------------------------------------------
 def upload_link(state: CapgoState, request: Request) -> Response:
     """`{app_id, name}` → `{url}`: a one-use PUT target for the zip of that (already created) version."""
     capgo_key(state, request)
-    body = request.json()
+    body = json_body(request)
     app_id, name = body.get("app_id"), body.get("name")
     row = state.version_named(str(app_id), str(name)) if app_id in state.apps else None
     if row is None:
@@ -103,8 +124,8 @@ def postgrest_error(status: int, code: str, message: str, details: str | None = 
 
 
 def capgo_key(state: CapgoState, request: Request) -> None:
-    if request.headers.get("capgkey") != state.token and request.headers.get("authorization") != state.token:
-        raise capgo_error("invalid_apikey", "Invalid apikey", status=401)
+    """The files and private routes authenticate as the public API does."""
+    authenticate(state, request)
 
 
 def rest_auth(state: CapgoState, request: Request) -> None:
@@ -114,6 +135,13 @@ def rest_auth(state: CapgoState, request: Request) -> None:
         raise ApiFailure(401, {"message": "Invalid API key", "hint": "Double check your Supabase `anon` key."})
     if request.headers.get("capgkey") != state.token:
         raise postgrest_error(401, "42501", "permission denied: the capgkey header is missing or invalid")
+
+
+def postgrest_json(request: Request) -> Any:
+    try:
+        return json.loads(request.raw_body) if request.raw_body.strip() else None
+    except ValueError:
+        raise postgrest_error(400, "PGRST102", "Empty or invalid json") from None
 
 
 def split_top_level(text: str) -> list[str]:
@@ -259,7 +287,7 @@ def write_table(state: CapgoState, request: Request) -> Response:
     table = request.params["table"]
     if table != "app_versions":
         raise postgrest_error(405, "PGRST105", f"the sandbox does not write {table}")
-    payload = json.loads(request.raw_body or b"{}")
+    payload = postgrest_json(request)
     items = payload if isinstance(payload, list) else [payload]
     written = []
     for item in items:
@@ -324,7 +352,7 @@ def call_rpc(state: CapgoState, request: Request) -> Response:
     function = RPC.get(name)
     if function is None:
         raise postgrest_error(404, "PGRST202", f"Could not find the function public.{name} in the schema cache")
-    args = json.loads(request.raw_body) if request.raw_body.strip() else dict(request.query)
+    args = postgrest_json(request) if request.raw_body.strip() else dict(request.query)
     result = function(state, args if isinstance(args, dict) else {})
     kind = SINGLE_OBJECT if SINGLE_OBJECT in request.headers.get("accept", "") else "application/json"
     # A scalar (false, 0) is a whole JSON answer too: encoded here, as `body` would take it for "none".
@@ -334,6 +362,7 @@ def call_rpc(state: CapgoState, request: Request) -> Response:
 INTERNAL_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(r"/private/config"), private_config),
     ("POST", re.compile(r"/private/events"), private_events),
+    ("DELETE", re.compile(r"/private/delete_failed_version"), delete_failed_version),
     ("GET", re.compile(r"/files/config"), files_config),
     ("POST", re.compile(r"/files/upload_link"), upload_link),
     ("PUT", re.compile(r"/files/upload/(?P<ticket>[\w-]+)"), upload),
