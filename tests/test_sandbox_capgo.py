@@ -463,3 +463,11 @@ def test_a_failed_upload_is_cleaned_up_and_its_name_freed(emulator: CapgoEmulato
     assert_error(again, 400, "error_already_deleted")
     bad = httpx.post(f"{base}/rest/v1/rpc/is_paying_org", content=b"{", headers=rest)
     assert bad.status_code == 400 and bad.json()["code"] == "PGRST102"
+
+
+def test_build_paths_are_authenticated_then_handed_to_capgo_build(api: httpx.Client, emulator: CapgoEmulator) -> None:
+    body = {"app_id": APP, "platform": "android"}
+    assert_error(httpx.post(f"{emulator.base_url}/build/request", json=body), 401, "no_key_provided")
+    requested = api.post("/build/request", json=body)
+    assert requested.status_code == 200, requested.text
+    assert requested.json()["job_id"] and requested.headers["x-request-id"]
