@@ -1,7 +1,9 @@
 """Capgo's own CLI, pinned (`@capgo/cli@8.68.1`), against the Capgo emulator: the proof that the
 emulator answers what the real client sends. It is pointed at the emulator by a capacitor.config.json
-(plugins.CapacitorUpdater.local*), with its home in a temporary folder. `.ci/run` installs it into
-.ci/.tools; elsewhere set $CAPGO_CLI, or the tests skip (they fail with REQUIRE_CONTAINER_TESTS=1)."""
+(plugins.CapacitorUpdater.local*), with its home in a temporary folder. The cross tests: what it
+uploads our `deploy --provider capgo` can deploy, and what our `live-update --provider capgo` uploads
+it lists. `.ci/run` installs it into .ci/.tools; elsewhere set $CAPGO_CLI, or the tests skip (they
+fail with REQUIRE_CONTAINER_TESTS=1)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import pytest
 
 from capawesome_ci.sandbox.capgo.start import CapgoEmulator
 from capawesome_ci.sandbox.capgo.state import CapgoConfig
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_env, run_cli
 
 APP = "com.example.app"
 TOKEN = "capgo-cli-key-0123"
@@ -151,3 +153,43 @@ def test_bundle_list_and_channel_list_show_what_the_emulator_holds(project: Proj
     assert "1.0.0" in bundles and "Active versions in Capgo: 1" in bundles
     channels = project.run("channel", "list", APP)
     assert "production" in channels and "beta" in channels and "Active channels in Capgo: 2" in channels
+
+
+def ours(project: Project, *args: str) -> str:
+    """`capawesome-ci <args> --provider capgo` against the same emulator."""
+    emulator = project.emulator
+    environ = cli_env(None, CAPGO_TOKEN=emulator.token, CAPGO_BASE_URL=emulator.base_url, CAPGO_APP_ID=APP)
+    result = run_cli([*args, "--provider", "capgo"], env=environ, cwd=project.root)
+    assert result.code == 0, result.output
+    assert emulator.token not in result.output
+    return result.output
+
+
+def test_what_the_cli_uploads_our_deploy_rolls_out_and_promotes(project: Project) -> None:
+    project.write_web("first")
+    project.run("bundle", "upload", "--channel", "production", "--bundle", "1.0.0", "--path", "dist")
+    project.run("channel", "add", "beta", APP)
+    project.write_web("second")
+    project.run("bundle", "upload", "--channel", "beta", "--bundle", "1.0.1", "--path", "dist")
+    ours(project, "deploy", "--bundle", "1.0.1", "--channel", "production", "--rollout", "30")
+    state = project.emulator.state
+    with state.lock:
+        production, target = state.channel_named(APP, "production"), state.version_named(APP, "1.0.1")
+        assert production is not None and target is not None
+        assert (production["rollout_version"], production["rollout_percentage_bps"]) == (target["id"], 3000)
+    ours(project, "deploy", "--bundle", "1.0.1", "--channel", "production", "--rollout", "100")
+    with state.lock:
+        assert (production["version"], production["rollout_version"]) == (target["id"], None)
+
+
+def test_what_our_live_update_uploads_the_cli_lists(project: Project) -> None:
+    project.write_web("ours")
+    ours(project, "live-update", "--path", "dist", "--bundle", "2.0.0", "--channel", "production")
+    data = stored_zip(project, "2.0.0")
+    with project.emulator.state.lock:
+        row = project.emulator.state.version_named(APP, "2.0.0")
+        assert row is not None and row["checksum"] == hashlib.sha256(data).hexdigest()
+    listed = project.run("bundle", "list", APP)
+    assert "2.0.0" in listed and "Active versions in Capgo: 1" in listed
+    channels = project.run("channel", "list", APP)
+    assert "2.0.0" in channels  # production's stable bundle
