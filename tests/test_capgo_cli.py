@@ -31,6 +31,20 @@ INSTALLED = REPO_ROOT / ".ci" / ".tools" / "node_modules" / ".bin" / "capgo"
 # The CLI picks the SHA-256 checksum (not CRC32) only for an updater plugin it knows to be recent.
 UPDATER_VERSION = "7.30.0"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# Loaded into the CLI's node (NODE_OPTIONS=--require): fetch reaches loopback only (the CLI asks the
+# npm registry for its latest version, for instance); what it tried elsewhere is written down.
+OFFLINE_FETCH = """
+const fs = require("fs");
+const original = globalThis.fetch;
+globalThis.fetch = async (input, init) => {
+  const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
+    fs.appendFileSync(process.env.CAPGO_TEST_OFFSITE_LOG, url.origin + "\\n");
+    throw new TypeError("fetch failed: the test allows loopback only");
+  }
+  return original(input, init);
+};
+"""
 
 
 def capgo_cli() -> str:
@@ -59,7 +73,11 @@ class Project:
         (web / "main.js").write_text(f"CapacitorUpdater.notifyAppReady(); // {marker}\n")
 
     def run(self, *argv: str) -> str:
+        offline = self.root / "offline-fetch.cjs"
+        offline.write_text(OFFLINE_FETCH)
         environ = {
+            "NODE_OPTIONS": f"--require {offline}",
+            "CAPGO_TEST_OFFSITE_LOG": str(self.root / "offsite.log"),
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(self.root / "home"),
             "CAPGO_TOKEN": self.emulator.token,
