@@ -172,10 +172,16 @@ def test_the_status_error_is_the_failure_summary_and_cancel_posts_the_app_id(bui
     assert json.loads(route.calls.last.request.content) == {"app_id": APP}
 
 
+def _link_in_the_log(link: str) -> None:
+    """A finished build whose log carries the artifact link (read from the SSE route by a later process)."""
+    respx.get(f"{API}/build/status").respond(200, json={"job_id": "j", "status": "succeeded"})
+    message = json.dumps({"type": "custom_msg", "kind": "qr_download_link", "data": {"url": link}})
+    respx.get(f"{API}/build/logs/j").respond(200, text=f"data: {message}\n\n")
+
+
 @respx.mock
 def test_the_artifact_link_never_gets_our_key(builds: CapgoBuilds) -> None:
-    builds._links["j"] = LINK  # what the log stream captured
-    builds._platforms["j"] = "android"
+    _link_in_the_log(LINK)
     route = respx.get(LINK).respond(200, content=b"APK!", headers={"Content-Length": "4"})
     [artifact] = builds.list_artifacts("j")
     assert (artifact.type, artifact.file_name, artifact.status) == ("apk", "app.apk", "ready")
@@ -188,7 +194,7 @@ def test_the_artifact_link_never_gets_our_key(builds: CapgoBuilds) -> None:
 
 @respx.mock
 def test_an_expired_link_says_what_to_do(builds: CapgoBuilds) -> None:
-    builds._links["j"] = LINK
+    _link_in_the_log(LINK)
     respx.get(LINK).respond(403, json={"error": "expired"})
     with pytest.raises(CiError, match="expire"), builds.open_artifact(Artifact("j", "j", "apk", "ready")):
         pass
@@ -420,3 +426,16 @@ def test_what_capgo_cannot_build_exits_2(tmp_path: Path, project: Path, args: tu
     result = capgo(tmp_path, "build", *args)
     assert result.code == 2, result.output
     assert "Traceback" not in result.output
+
+
+def test_credentials_are_masked_on_github_before_anything_is_printed(tmp_path: Path, project: Path) -> None:
+    password = "keystore-password-0123"
+    result = capgo(
+        tmp_path,
+        *("build", "--platform", "android", "--path", str(project), "--no-wait"),
+        GITHUB_ACTIONS="true",
+        KEYSTORE_KEY_PASSWORD=password,
+    )
+    assert result.code == 0, result.output
+    assert f"::add-mask::{password}\n" in result.stderr
+    assert result.output.count(password) == result.stderr.count(f"::add-mask::{password}")  # nowhere else

@@ -178,6 +178,10 @@ class BuildInputs(StepInputs, DeployOptions, WaitOptions):
         }
         return {key: value for key, value in given.items() if value}
 
+    def secret_options(self, options: dict[str, str]) -> list[str]:
+        """The values of `platform_options()` that must never show (masked in every CI log)."""
+        return []
+
     def variables(self) -> dict[str, str]:
         """--var wins over the same key in --var-file."""
         return {**(parse_dotenv(self.var_file) if self.var_file else {}), **parse_key_values(self.var, "each --var")}
@@ -205,13 +209,16 @@ def run(inputs: BuildInputs, ctx: StepContext) -> None:
     inputs.require_app_id()
     from_sources = inputs.path is not None or inputs.url is not None
     git_ref = None if from_sources else inputs.git_ref or default_git_ref(ctx.environ)
+    options = inputs.platform_options()
+    for secret in inputs.secret_options(options):
+        ctx.reporter.mask(secret)
     request = BuildRequest(
         platform=inputs.platform,
         type=inputs.type,
         git_ref=git_ref,
         source_url=inputs.url,
         variables=inputs.variables(),
-        options=inputs.platform_options(),
+        options=options,
         # Without waiting we cannot deploy ourselves: let the platform deploy the web build.
         channels=inputs.channel if not inputs.wait else [],
     )
@@ -231,13 +238,15 @@ def run(inputs: BuildInputs, ctx: StepContext) -> None:
         ctx.result.status = "succeeded"
         return
     ctx.record_build(build)
-    ctx.reporter.info(f"Started {inputs.platform} build #{build.number} ({build.url})")
+    # Platforms without build numbers (Capgo) name a build by its id.
+    label = f"#{build.number}" if build.number else build.id
+    ctx.reporter.info(f"Started {inputs.platform} build {label}" + (f" ({build.url})" if build.url else ""))
     if not inputs.wait or not build.job_id:
         ctx.result.status = "started"
         ctx.result.job_status = PENDING
         return
-    follow_job(ctx, build.job_id, f"{ctx.title} build #{build.number} logs", inputs)
-    ctx.reporter.info(f"Build #{build.number} succeeded")
+    follow_job(ctx, build.job_id, f"{ctx.title} build {label} logs", inputs)
+    ctx.reporter.info(f"Build {label} succeeded")
     if inputs.download:
         types = [] if inputs.download == ["all"] else inputs.download
         download_artifacts(ctx, build, types, inputs.output_dir)

@@ -160,6 +160,10 @@ class BuildInputs(build.BuildInputs):
         """Capgo's build mode, options and credentials (secrets from files or the environment)."""
         return self.options_from(dict(os.environ))
 
+    def secret_options(self, options: dict[str, str]) -> list[str]:
+        secret_keys = {*SECRET_VARIABLES, *FILE_FIELDS.values()}
+        return [value for key, value in options.items() if key in secret_keys]
+
     def options_from(self, environ: dict[str, str]) -> dict[str, str]:
         options: dict[str, str] = {"build_mode": self.build_mode}
         upload = self.output_upload if self.output_upload is not None else bool(self.download)
