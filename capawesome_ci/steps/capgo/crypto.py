@@ -54,15 +54,15 @@ def load_key(pem_text: str, source: str) -> Any:
 
 
 def private_encrypt(key: Any, data: bytes) -> bytes:
-    """Node's `privateEncrypt(key, data)` with RSA_PKCS1_PADDING: 00 01 FF… 00 || data, then m^d mod n."""
-    numbers = key.private_numbers()
-    modulus = numbers.public_numbers.n
-    size = (modulus.bit_length() + 7) // 8
-    if len(data) > size - 11:
+    """Node's `privateEncrypt(key, data)` with RSA_PKCS1_PADDING (what Capgo's CLI does to the session
+    key): a PKCS#1 v1.5 signature of the raw bytes, with no DigestInfo around them."""
+    from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+    from cryptography.hazmat.primitives.asymmetric.utils import NoDigestInfo
+
+    if len(data) > key.key_size // 8 - 11:
         raise InputError("the encryption key is too small for Capgo's session key")
-    block = b"\x00\x01" + b"\xff" * (size - 3 - len(data)) + b"\x00" + data
-    exponent: int = numbers.d
-    return pow(int.from_bytes(block, "big"), exponent, int(modulus)).to_bytes(size, "big")
+    signature: bytes = key.sign(data, PKCS1v15(), NoDigestInfo())
+    return signature
 
 
 def key_id(key: Any) -> str:
