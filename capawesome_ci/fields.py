@@ -100,10 +100,15 @@ def step_specs(command: str) -> tuple[FieldSpec, ...]:
     _, base = COMMANDS[command].load()
     specs = {spec.name: spec for spec in field_specs(base)}
     extra: dict[str, tuple[FieldSpec, list[str]]] = {}
+    optional_somewhere: set[str] = set()  # required by the step, optional on some provider (Capgo's percentage)
     for provider in PROVIDERS.values():
         for spec in field_specs(provider.model(command, base)):
             if spec.name not in specs:
                 extra.setdefault(spec.name, (spec, []))[1].append(provider.id)
+            elif not spec.required:
+                optional_somewhere.add(spec.name)
+    for name in optional_somewhere:
+        specs[name] = dataclasses.replace(specs[name], required=False)
     for spec, owners in extra.values():
         specs[spec.name] = dataclasses.replace(spec, required=False, help=f"[{', '.join(owners)}] {spec.help}")
     return tuple(specs.values())

@@ -60,6 +60,11 @@ def dotenv_values(result: StepResult) -> dict[str, str]:
         # Set by bundle deployments (Capgo) only.
         "CAPAWESOME_BUNDLE": first_deployment.bundle if first_deployment else None,
         "CAPAWESOME_BUNDLE_ROLE": first_deployment.bundle_role if first_deployment else None,
+        "CAPAWESOME_ROLLOUT_BPS": (
+            str(first_deployment.rollout_percentage_bps)
+            if first_deployment and first_deployment.rollout_percentage_bps is not None
+            else None
+        ),
         "CAPAWESOME_SHARE_URL": result.share.url if result.share else None,
         "CAPAWESOME_BUILD_URL": result.build_url,
         "CAPAWESOME_ARTIFACT_PATHS": ",".join(a.path for a in result.artifacts if a.path) or None,

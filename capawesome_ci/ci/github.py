@@ -84,6 +84,9 @@ def result_outputs(result: StepResult) -> dict[str, str]:
         "rollout-percentage": f"{first.rollout_percentage:g}" if first and first.rollout_percentage is not None else "",
         "release": lines([(first.release or "") if first else ""]),
         "revision": str(first.revision) if first and first.revision is not None else "",
+        "bundle": lines([(first.bundle or "") if first else ""]),
+        "bundle-role": lines([(first.bundle_role or "") if first else ""]),
+        "rollout-bps": str(first.rollout_percentage_bps) if first and first.rollout_percentage_bps is not None else "",
         "failure-summary": lines((result.failure_summary or "").splitlines()),
         "result": json.dumps(result.to_json_dict(), separators=(",", ":")),
     }

@@ -45,6 +45,9 @@ OUTPUTS: dict[str, str] = {
     "rollout-percentage": "Rollout of the (first) deployment, 0-100",
     "release": "Release version the (first) deployment deploys (Peak)",
     "revision": "Revision number of the (first) deployment (Peak)",
+    "bundle": "Bundle the (first) channel now serves (Capgo: its semver name)",
+    "bundle-role": "How the (first) channel serves the bundle: stable or rollout (Capgo)",
+    "rollout-bps": "Rollout of the (first) deployment in basis points, 0-10000 (Capgo)",
     "failure-summary": "Capawesome's failure summary, when requested",
     "result": "The whole result as one JSON object (the CLI's --json)",
 }
@@ -172,17 +175,22 @@ def _gitlab_input(spec: FieldSpec) -> list[str]:
         lines += ["      type: boolean", f"      default: {spec.default or 'false'}"]
         return lines
     default = spec.default
-    if spec.number:  # rollout, percentage: checked by GitLab when the pipeline is created
+    # rollout, percentage: checked by GitLab when the pipeline is created. An optional number with no
+    # default (Capgo's rollout --percentage) stays a string input, "" meaning not given.
+    number = spec.number and (spec.required or default is not None)
+    if number:
         lines.append("      type: number")
     if spec.name == "output_dir":  # it is also an artifacts path: "." would keep the whole checkout
         default = GITLAB_OUTPUT_DIR
     if not spec.required:  # an input without a default is required by GitLab
-        lines.append(f"      default: {default if spec.number else _q(default or '')}")
+        lines.append(f"      default: {default if number else _q(default or '')}")
     if spec.choices:
         options = ([] if spec.required else [""]) + list(spec.choices)
         lines.append(f"      options: [{', '.join(_q(o) for o in options)}]")
-    elif spec.pattern and not spec.number:  # GitLab allows `regex:` on string inputs only
-        lines.append(f"      regex: {_q(spec.pattern)}")
+    elif spec.pattern and not number:  # GitLab allows `regex:` on string inputs only
+        # GitLab checks the default against the regex too: "" (not given) must pass.
+        pattern = spec.pattern if spec.required or default else f"^$|{spec.pattern}"
+        lines.append(f"      regex: {_q(pattern)}")
     return lines
 
 
