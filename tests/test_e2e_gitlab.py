@@ -84,3 +84,52 @@ def test_pipeline_build_then_download_and_deploy(
     with sandbox_client(sandbox) as http:
         deployments = http.get(f"/v1/apps/{sandbox.app_id}/deployments").json()
     assert [d["rolloutPercentage"] for d in deployments] == [0.4]
+
+
+def test_capgo_pipeline_uploads_then_rolls_out(image: str, gitlab_ci_local: list[str], tmp_path: Path) -> None:
+    from capawesome_ci.sandbox.capgo.start import CapgoEmulator
+
+    project = tmp_path / "project"
+    shutil.copytree(REPO_ROOT / "templates", project / "templates")
+    shutil.copy(REPO_ROOT / "tests" / "gitlab" / "capgo" / ".gitlab-ci.yml", project / ".gitlab-ci.yml")
+    for folder, title in (("dist", "1.4.2"), ("next", "1.4.3")):
+        (project / "web" / folder).mkdir(parents=True)
+        (project / "web" / folder / "index.html").write_text(f"<!doctype html><title>app {title}</title>\n")
+    (project / "web" / "package.json").write_text('{"name": "app", "version": "1.4.2"}\n')
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "pipeline"]):
+        subprocess.run([*git, *command], cwd=project, check=True, capture_output=True)
+    with CapgoEmulator() as emulator:
+        variables = {
+            "CAPAWESOME_CI_PROVIDER": "capgo",
+            "CAPGO_TOKEN": emulator.token,
+            "CAPGO_BASE_URL": emulator.base_url,
+            "CAPGO_APP_ID": emulator.config.app_id,
+        }
+        result = subprocess.run(
+            [
+                *gitlab_ci_local,
+                "--no-artifacts-to-source",
+                "--network",
+                "host",
+                *(part for name, value in variables.items() for part in ("--variable", f"{name}={value}")),
+            ],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        log = result.stdout + result.stderr
+        assert result.returncode == 0, log
+        assert image == IMAGE_TAG
+        artifacts = project / ".gitlab-ci-local" / "artifacts"
+        stable = read_dotenv(artifacts / "capgo-stable")
+        assert (stable["CAPAWESOME_BUNDLE"], stable["CAPAWESOME_BUNDLE_ROLE"]) == ("1.4.2", "stable")
+        widened = read_dotenv(artifacts / "capgo-widen")
+        assert widened["CAPAWESOME_ROLLOUT_PERCENTAGE"] == "50"
+        assert "widened=1.4.3/rollout@50 bps=5000" in log
+        summary = (artifacts / "capgo-canary" / "capawesome-summary.md").read_text()
+        assert "rollout 1.4.3" in summary
+        assert emulator.token not in log
+        channel = emulator.state.channel_named(emulator.config.app_id, "production")
+        assert channel is not None and channel["rollout_percentage_bps"] == 5000
