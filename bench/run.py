@@ -1,6 +1,6 @@
 """Run every benchmark and write bench/RESULTS.md.
 
-    python bench/run.py [--only startup,waiting,download,upload,image] [--output bench/RESULTS.md]
+    python bench/run.py [--only startup,waiting,download,upload,image,capgo-upload] [--output bench/RESULTS.md]
 
 Each benchmark runs ours and its anchor(s) in the same run, alternating, and reports median, spread,
 ratio and target. A benchmark that cannot run (no npm, no container engine, no sandbox bundle
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+import capgo_upload
 import download
 import image
 import startup
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], Section]]] = {
     "download": (download.TITLE, lambda: download.run(size_mib=1024, repeat=5)),
     "upload": (upload.TITLE, lambda: upload.run(size_mib=300, repeat=3)),
     "image": (image.TITLE, lambda: image.run(repeat=5)),
+    "capgo-upload": (capgo_upload.TITLE, lambda: capgo_upload.run(size_mib=300, repeat=3)),
 }
 CHANGES = BENCH_DIR / "CHANGES.md"
 

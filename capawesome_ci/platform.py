@@ -52,6 +52,14 @@ TERMINAL_JOB_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELED, TIMED_OUT, REJEC
 JOB_STATUSES = (PENDING, RUNNING, *sorted(TERMINAL_JOB_STATUSES))
 
 
+FULL_BPS = 10_000  # a percentage in basis points, as Capgo takes rollouts
+
+
+def to_bps(percentage: float) -> int:
+    """0–100 → basis points, half up (12.345 % → 1235), within 0–10 000."""
+    return min(FULL_BPS, max(0, int(percentage * 100 + 0.5)))
+
+
 @dataclass
 class App:
     id: str

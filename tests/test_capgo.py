@@ -19,9 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from capawesome_ci.cloud.capgo import CapgoPlatform, connect, to_bps
+from capawesome_ci.cloud.capgo import CapgoPlatform, connect
 from capawesome_ci.cloud.capgo_upload import FileBody, files_origin
 from capawesome_ci.errors import AmbiguousMutationError, ApiError, AuthError, ExitCode, InputError, NotFoundError
+from capawesome_ci.platform import to_bps
 from capawesome_ci.providers import Connection
 from capawesome_ci.steps.capgo.common import CapgoOperations
 from capawesome_ci.steps.capgo.crypto import encrypt_bundle, key_id, load_key

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import respx
 
-from capawesome_ci.cloud.capwrapper import CapwrapperPlatform, deploy_body, download_client
-from capawesome_ci.cloud.transport import make_http_client
+from capawesome_ci.cloud.capwrapper import CapwrapperPlatform, deploy_body
+from capawesome_ci.cloud.transport import download_client, make_http_client
 from capawesome_ci.errors import ApiError, AuthError, ExitCode, NotFoundError, TransientError
 from capawesome_ci.platform import FAILED, PENDING, RUNNING, SUCCEEDED, BuildRequest
 from capawesome_ci.sandbox.artifacts import artifact_sha256

@@ -32,6 +32,7 @@ from capawesome_ci.cloud.paths import wire_path
 from capawesome_ci.cloud.transport import PLANNED_ID, make_http_client
 from capawesome_ci.errors import AuthError, CiError, InputError, NotFoundError
 from capawesome_ci.platform import (
+    FULL_BPS,
     Artifact,
     ArtifactStream,
     Build,
@@ -41,6 +42,7 @@ from capawesome_ci.platform import (
     Deployment,
     Job,
     LogLine,
+    to_bps,
 )
 from capawesome_ci.providers import Connection
 
@@ -51,7 +53,6 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 50  # Capgo's fetchLimit: a shorter page is the last
 MAX_PAGES = 200
-FULL_BPS = 10_000
 # Codes Capgo answers with (mostly HTTP 400) and what they mean for us.
 NOT_FOUND_CODES = frozenset(
     {"cannot_find_app", "cannot_find_channel", "cannot_find_channels", "cannot_find_version", "app_not_found"}
@@ -105,11 +106,6 @@ def error_message(response: httpx.Response) -> str:
         if message or code:
             return str(message or code)
     return f"HTTP {response.status_code}"
-
-
-def to_bps(percentage: float) -> int:
-    """0–100 → 0–10 000 basis points, half up (12.345 % → 1235)."""
-    return min(FULL_BPS, max(0, int(percentage * 100 + 0.5)))
 
 
 def from_bps(bps: int | None) -> float | None:

@@ -39,10 +39,9 @@ import httpx
 from capawesome_ci.cloud.answers import Record, unusable
 from capawesome_ci.cloud.api import Api
 from capawesome_ci.cloud.body_reader import Download, download_request
-from capawesome_ci.cloud.capwrapper import download_client
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
-from capawesome_ci.cloud.transport import PLANNED_ID, USER_AGENT
+from capawesome_ci.cloud.transport import PLANNED_ID, USER_AGENT, download_client
 from capawesome_ci.deadline import Deadline, current_deadline
 from capawesome_ci.errors import AuthError, InputError, NotFoundError, TransientError
 from capawesome_ci.platform import (
@@ -95,19 +94,6 @@ INTEGER_OPTIONS = frozenset({"outputRetentionSeconds"})
 BINARY_TYPES = ("apk", "aab", "ipa")
 DEFAULT_BINARY_TYPE = {"android": "apk", "ios": "ipa"}
 _CREDENTIAL_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
-
-
-def error_message(response: httpx.Response) -> str:
-    """`{"error": "need_plan_upgrade", "message": "…"}` → "…" (its code when there is no message)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("message", "error"):
-            if isinstance(body.get(key), str) and body[key].strip():
-                return str(body[key])
-    return f"HTTP {response.status_code}"
 
 
 def split_options(options: dict[str, str]) -> tuple[str, dict[str, Any], dict[str, str]]:
@@ -521,7 +507,7 @@ class CapgoBuilds:
         try:
             if response.is_error:
                 response.read()
-                raise_for_response(response, error_message)
+                raise_for_response(response, self.api.message_of)
             scanner = LogStream("", self.redact, current_deadline())
             for line in response.iter_lines():
                 if line.startswith("data:"):
@@ -559,7 +545,7 @@ class CapgoBuilds:
                 )
             if response.is_error:
                 response.read()
-            raise_for_response(response, error_message)
+            raise_for_response(response, self.api.message_of)
             yield Download(response)
         finally:
             response.close()

@@ -27,8 +27,7 @@ from capawesome_ci.cloud.api import Api
 from capawesome_ci.cloud.body_reader import Download, download_request
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
-from capawesome_ci.cloud.retry import RetryingTransport
-from capawesome_ci.cloud.transport import DEFAULT_TIMEOUT, USER_AGENT, make_http_client
+from capawesome_ci.cloud.transport import download_client, make_http_client
 from capawesome_ci.errors import AuthError, NotFoundError, TransientError
 from capawesome_ci.platform import (
     FAILED,
@@ -103,16 +102,6 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))  # Python 3.10 does not read a trailing Z
-
-
-def download_client() -> httpx.Client:
-    """The client of signed download URLs: no Authorization header, ever (another origin), no base URL;
-    the step's deadline and the retry policy as for API calls."""
-    return httpx.Client(
-        transport=RetryingTransport(httpx.HTTPTransport()),
-        timeout=DEFAULT_TIMEOUT,
-        headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"},
-    )
 
 
 @contextmanager

@@ -144,3 +144,14 @@ def make_http_client(
         },
         event_hooks=hooks,
     )
+
+
+def download_client() -> httpx.Client:
+    """The client of signed download URLs and other hosts than the API (Capwrapper's binaries, Capgo's
+    build outputs and log host): no Authorization header, ever, no base URL; the step's deadline and
+    the retry policy as for API calls."""
+    return httpx.Client(
+        transport=RetryingTransport(httpx.HTTPTransport()),
+        timeout=DEFAULT_TIMEOUT,
+        headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"},
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from capawesome_ci.errors import InputError, NotFoundError
+from capawesome_ci.platform import FULL_BPS, to_bps
 from capawesome_ci.result import DeploymentResult
 from capawesome_ci.steps.context import StepContext
 
@@ -19,13 +20,7 @@ SEMVER = re.compile(
     r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
     r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
-FULL_BPS = 10_000
 STABLE, ROLLOUT = "stable", "rollout"
-
-
-def to_bps(percentage: float) -> int:
-    """0–100 → Capgo's basis points, half up: what the adapter sends, to compare with what it reads."""
-    return min(FULL_BPS, max(0, int(percentage * 100 + 0.5)))
 
 
 class BundleView(Protocol):

@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from capawesome_ci.errors import InputError, NotFoundError
-from capawesome_ci.platform import Capability
+from capawesome_ci.platform import Capability, to_bps
 from capawesome_ci.result import DeploymentResult
-from capawesome_ci.steps.capgo.common import ROLLOUT, STABLE, ChannelView, operations, to_bps
+from capawesome_ci.steps.capgo.common import ROLLOUT, STABLE, ChannelView, operations
 from capawesome_ci.steps.context import StepContext
 from capawesome_ci.steps.inputs import StepInputs, parse_percentage
 
