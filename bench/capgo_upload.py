@@ -160,6 +160,8 @@ def run(size_mib: int = 300, repeat: int = 3) -> Section:
         for repetition in range(repeat):
             for tool in rotated(tools, repetition):
                 name = next(names)
+                # New bytes for each bundle: Capgo's CLI refuses a bundle whose checksum the channel has.
+                (web / "main.js").write_text(f"CapacitorUpdater.notifyAppReady(); // {name}\n")
                 if tool == OURS:
                     argv = [str(VENV_BIN / "capawesome-ci"), "--provider", "capgo", "live-update"]
                     argv += ["--path", str(web), "--bundle", name, "--channel", CHANNEL]
