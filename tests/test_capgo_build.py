@@ -439,3 +439,30 @@ def test_credentials_are_masked_on_github_before_anything_is_printed(tmp_path: P
     assert result.code == 0, result.output
     assert f"::add-mask::{password}\n" in result.stderr
     assert result.output.count(password) == result.stderr.count(f"::add-mask::{password}")  # nowhere else
+
+
+def _without(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
+    """As if the capgo-build extra's `modules` were not installed."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in modules else real(name, *a))
+
+
+def test_without_the_extra_a_build_is_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, builds: CapgoBuilds, source: Path
+) -> None:
+    _without(monkeypatch, "tusclient")
+    # respx with no route: any request would fail the test
+    with respx.mock, pytest.raises(InputError, match=r"capgo-build extra \(tusclient missing\)"):
+        builds.create_build(BuildRequest(platform="android", source=source))
+
+
+def test_without_the_extra_the_emulator_serves_all_but_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    _without(monkeypatch, "websockets")
+    with CapgoEmulator() as emulator, httpx.Client(base_url=emulator.base_url) as http:
+        headers = {"authorization": emulator.token}
+        assert http.get("/channel/", params={"app_id": APP}, headers=headers).status_code == 200
+        answer = http.post("/build/request", json={"app_id": APP, "platform": "android"}, headers=headers)
+        assert answer.status_code == 503
+        assert "capgo-build" in answer.json()["message"]

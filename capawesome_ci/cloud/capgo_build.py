@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
@@ -119,12 +119,16 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, parts.host, parts.port
 
 
-def _http_url(text: str, item: Record, key: str) -> str:
+def _is_http_url(text: str) -> bool:
     try:
         url = httpx.URL(text)
     except (httpx.InvalidURL, ValueError):
-        url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
+
+
+def _http_url(text: str, item: Record, key: str) -> str:
+    if not _is_http_url(text):
         raise item.unusable(f"a {key!r} that is not an http(s) URL")
     return text
 
@@ -274,6 +278,21 @@ class LogStream:
                 self.lines.append(self._redact(text))
 
 
+BUILD_EXTRA = ("tusclient", "websockets")  # the capgo-build extra: the TUS upload, the log socket
+
+
+def require_build_extra() -> None:
+    """A one-line usage error (exit 2) when the capgo-build extra is not installed."""
+    import importlib.util
+
+    missing = [module for module in BUILD_EXTRA if importlib.util.find_spec(module) is None]
+    if missing:
+        raise InputError(
+            f"Capgo Build needs the capgo-build extra ({', '.join(missing)} missing): "
+            "pip install 'capawesome-ci[capgo-build]'"
+        )
+
+
 class CapgoBuilds:
     """The build half of the Capgo adapter (cloud/capgo.py delegates its build methods here)."""
 
@@ -297,6 +316,7 @@ class CapgoBuilds:
             raise InputError(f"Capgo builds android or ios, not {request.platform}", field="platform")
         if request.git_ref or request.source_url or request.source is None:
             raise InputError("Capgo builds only from the checkout: give the native project's folder", field="path")
+        require_build_extra()  # before the build request: a build we could not upload or follow is waste
         build_mode, build_options, credentials = split_options(request.options)
         for secret in credentials.values():
             self.redact.add(secret)
@@ -472,7 +492,7 @@ class CapgoBuilds:
                 f"build {build_id} sent no download link: Capgo only sends one for builds requested with "
                 "output upload (--output-upload), in the log stream, and it expires"
             )
-        name = Path(urlsplit(link).path).name or build_id
+        name = Path(unquote(urlsplit(link).path)).name or build_id  # the download step sanitises it
         extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
         platform = self._platforms.get(build_id, "")
         binary_type = extension if extension in BINARY_TYPES else DEFAULT_BINARY_TYPE.get(platform, "apk")
@@ -481,16 +501,23 @@ class CapgoBuilds:
         return [Artifact(id=build_id, build_id=build_id, type=binary_type, status="ready", file_name=name)]
 
     def _link(self, job_id: str) -> str | None:
-        if job_id in self._links:
-            return self._links[job_id]
-        stream = self._stream(job_id)
-        if stream is not None:
-            stream.wait_ended(LOG_DRAIN_SECONDS)
-            link = stream.link
-        else:
-            link = self._scan_finished_logs(job_id)
-        if link is not None:
-            self._links[job_id] = link
+        if job_id not in self._links:
+            stream = self._stream(job_id)
+            if stream is not None:
+                stream.wait_ended(LOG_DRAIN_SECONDS)
+                link = stream.link
+            else:
+                link = self._scan_finished_logs(job_id)
+            if link is not None:
+                self._links[job_id] = link
+        link = self._links.get(job_id)
+        if link is not None and not _is_http_url(link):
+            # Checked here, not at the GET: a `javascript:` or control character would be retried as
+            # unreachable, or crash httpx, instead of being the unusable answer it is.
+            where = wire_path(httpx.URL(self._logs[job_id][0])) + "/stream" if job_id in self._logs else None
+            raise unusable(
+                "GET", where or f"/build/logs/{segment(job_id)}", "a download link that is not an http(s) URL"
+            )
         return link
 
     def _scan_finished_logs(self, job_id: str) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import os
 import traceback
 import uuid
@@ -28,17 +29,15 @@ ROUTES = compile_routes(PUBLIC_ROUTES)
 FUNCTIONS_PREFIX = "/functions/v1"
 ERROR_CODES = {400: "bad_request", 401: "invalid_apikey", 404: "not_found", 429: "too_many_requests"}
 BUILDS_MODULE = "capawesome_ci.sandbox.capgo.builds"
+NO_BUILDS = "Capgo Build is not emulated here: install the extra, pip install 'capawesome-ci[capgo-build]'"
 
 
 def load_builds_module() -> Any | None:
-    """Capgo Build's emulator (builds.py), imported on first use: it imports websockets. The one hook:
-    None while that module does not exist yet, so the rest of the emulator works without it."""
-    try:
-        return importlib.import_module(BUILDS_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name == BUILDS_MODULE:
-            return None
-        raise
+    """Capgo Build's emulator (builds.py), imported on first use. None without the capgo-build extra
+    (its log socket needs websockets): the rest of the emulator serves on, `/build/…` answers 503."""
+    if importlib.util.find_spec("websockets") is None:
+        return None
+    return importlib.import_module(BUILDS_MODULE)
 
 
 class CapgoEmulator(Emulator[CapgoConfig, CapgoState]):
@@ -92,7 +91,9 @@ class CapgoEmulator(Emulator[CapgoConfig, CapgoState]):
             with self.state.lock:
                 return internal_handler(self.state, request)
         authenticate(self.state, request)
-        if path.startswith("/build/") and self.builds is not None:
+        if path.startswith("/build/"):
+            if self.builds is None:
+                raise ApiFailure(503, {"error": "service_unavailable", "message": NO_BUILDS, "moreInfo": {}})
             request.path = path
             response: Response = self.builds.handle(request)
             return response
