@@ -278,6 +278,21 @@ class LogStream:
                 self.lines.append(self._redact(text))
 
 
+BUILD_EXTRA = ("tusclient", "websockets")  # the capgo-build extra: the TUS upload, the log socket
+
+
+def require_build_extra() -> None:
+    """A one-line usage error (exit 2) when the capgo-build extra is not installed."""
+    import importlib.util
+
+    missing = [module for module in BUILD_EXTRA if importlib.util.find_spec(module) is None]
+    if missing:
+        raise InputError(
+            f"Capgo Build needs the capgo-build extra ({', '.join(missing)} missing): "
+            "pip install 'capawesome-ci[capgo-build]'"
+        )
+
+
 class CapgoBuilds:
     """The build half of the Capgo adapter (cloud/capgo.py delegates its build methods here)."""
 
@@ -301,6 +316,7 @@ class CapgoBuilds:
             raise InputError(f"Capgo builds android or ios, not {request.platform}", field="platform")
         if request.git_ref or request.source_url or request.source is None:
             raise InputError("Capgo builds only from the checkout: give the native project's folder", field="path")
+        require_build_extra()  # before the build request: a build we could not upload or follow is waste
         build_mode, build_options, credentials = split_options(request.options)
         for secret in credentials.values():
             self.redact.add(secret)
