@@ -68,7 +68,7 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         "--sandbox",
         action="store_true",
         default=flag_default,
-        help="run against an embedded Capawesome Cloud emulator on loopback",
+        help="run against the provider's embedded emulator on loopback (no account needed)",
     )
     group.add_argument(
         "--dry-run",

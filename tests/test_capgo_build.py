@@ -253,15 +253,21 @@ def test_credentials_come_from_files_or_capgo_variables(tmp_path: Path) -> None:
     assert _inputs(tmp_path).options_from({})["outputUploadEnabled"] == "false"
 
 
+def test_the_checkout_is_the_default_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=r"no package\.json"):
+        BuildInputs(platform="android")
+    (tmp_path / "package.json").write_text("{}")
+    assert BuildInputs(platform="android").path == Path(".")
+
+
 @pytest.mark.parametrize(
     "given",
     [
         {"platform": "web"},
         {"git_ref": "main"},
         {"path": None, "url": "https://example.com/s.zip"},
-        {"path": None},
         {"certificate": "prod"},
-        {"output_upload": False, "download": ["apk"]},
         {"output_retention": "10m"},
     ],
 )

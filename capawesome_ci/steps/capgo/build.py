@@ -23,6 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from capawesome_ci.errors import InputError
 from capawesome_ci.steps import build
 from capawesome_ci.steps.inputs import parse_duration
+from capawesome_ci.steps.sources import check_source_folder
 
 # Secret credentials read from the environment when no file flag gives them (Capgo's CLI names).
 SECRET_VARIABLES = (
@@ -67,11 +68,17 @@ def _file_text(path: Path, field: str) -> str:
 
 
 class BuildInputs(build.BuildInputs):
-    build_mode: Literal["release", "debug"] = Field(default="release", description="Capgo Build mode: release or debug")
-    output_upload: bool | None = Field(
+    path: Path | None = Field(
         default=None,
+        description="The project folder with the native project (zipped, .gitignore honoured) or its .zip "
+        "(default: the working folder; Capgo builds from the checkout, never from git)",
+        json_schema_extra={"metavar": "PATH"},
+    )
+    build_mode: Literal["release", "debug"] = Field(default="release", description="Capgo Build mode: release or debug")
+    output_upload: bool = Field(
+        default=False,
         description="Have Capgo keep the built binary behind a time-limited download link (sent in the build's "
-        "log); on by default with --download, off otherwise (binaries then go to the stores only)",
+        "log) even without --download, which turns it on (otherwise binaries go to the stores only)",
     )
     output_retention: str | None = Field(
         default=None,
@@ -143,17 +150,12 @@ class BuildInputs(build.BuildInputs):
             raise InputError(
                 lambda name: f"Capgo builds from the checkout ({name('path')}), not from a URL", field="url"
             )
-        if self.path is None:
-            raise InputError(
-                "Capgo builds the native project of the checkout: give its folder", field="path", problem="missing"
-            )
+        if self.path is None:  # Capgo builds the native project of the checkout: by default, the working folder
+            self.path = Path(".")
+            check_source_folder(self.path)
         for name in _NOT_ON_CAPGO:
             if getattr(self, name):
                 raise InputError("Capgo Build does not take it", field=name)
-        if self.download and self.output_upload is False:
-            raise InputError(
-                lambda name: f"Capgo only sends a download link with {name('output_upload')}", field="download"
-            )
         return self
 
     def platform_options(self) -> dict[str, str]:
@@ -166,7 +168,7 @@ class BuildInputs(build.BuildInputs):
 
     def options_from(self, environ: dict[str, str]) -> dict[str, str]:
         options: dict[str, str] = {"build_mode": self.build_mode}
-        upload = self.output_upload if self.output_upload is not None else bool(self.download)
+        upload = self.output_upload or bool(self.download)
         options["outputUploadEnabled"] = "true" if upload else "false"
         if self.output_retention:
             options["outputRetentionSeconds"] = self.output_retention
