@@ -11,10 +11,10 @@ from capawesome_ci.errors import InputError, NotFoundError
 from capawesome_ci.platform import Capability
 from capawesome_ci.steps.capgo.common import checked_bundle_name, deploy_bundle, operations, plan_channels
 from capawesome_ci.steps.context import StepContext
-from capawesome_ci.steps.inputs import ChannelOptions, StepInputs
+from capawesome_ci.steps.inputs import ChannelOptions, StepInputs, TimeoutOption
 
 
-class DeployInputs(StepInputs, ChannelOptions):
+class DeployInputs(StepInputs, ChannelOptions, TimeoutOption):
     bundle: str = Field(
         description="Name of the bundle to deploy (its semver)", json_schema_extra={"metavar": "VERSION"}
     )

@@ -29,14 +29,14 @@ from capawesome_ci.steps.capgo.common import (
 )
 from capawesome_ci.steps.capgo.crypto import EncryptedBundle, encrypt_bundle, load_key
 from capawesome_ci.steps.context import StepContext
-from capawesome_ci.steps.inputs import ChannelOptions, StepInputs
+from capawesome_ci.steps.inputs import ChannelOptions, StepInputs, TimeoutOption
 
 # The key's text, as `@capgo/cli bundle upload --key-data-v2` takes it (the CLI reads no variable).
 KEY_ENV = "CAPGO_KEY_DATA_V2"
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-class LiveUpdateInputs(StepInputs, ChannelOptions):
+class LiveUpdateInputs(StepInputs, ChannelOptions, TimeoutOption):
     path: Path | None = Field(
         default=None,
         description="Web build folder (with index.html) or a .zip to upload",

@@ -14,12 +14,12 @@ from capawesome_ci.platform import Capability, to_bps
 from capawesome_ci.result import DeploymentResult
 from capawesome_ci.steps.capgo.common import ROLLOUT, STABLE, ChannelView, operations
 from capawesome_ci.steps.context import StepContext
-from capawesome_ci.steps.inputs import StepInputs, parse_percentage
+from capawesome_ci.steps.inputs import StepInputs, TimeoutOption, parse_percentage
 
 ACTIONS = ("percentage", "promote", "rollback", "pause", "resume")
 
 
-class RolloutInputs(StepInputs):
+class RolloutInputs(StepInputs, TimeoutOption):
     channel: str = Field(description="Channel whose rollout to change", json_schema_extra={"metavar": "NAME"})
     percentage: float | None = Field(
         default=None,
