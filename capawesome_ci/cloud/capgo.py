@@ -253,6 +253,7 @@ class CapgoPlatform(CloudPlatform):
     def list_bundles(self) -> Iterator[CapgoBundle]:
         """Every bundle of the app, newest first (deleted ones are not listed, though their names
         stay taken: the hosted upload checks those through Capgo's own existence check)."""
+        seen: set[str] = set()
         for page in range(MAX_PAGES):
             response = self.api.request(
                 "GET", "/bundle/", tolerate=frozenset({END_OF_BUNDLES}), params={"app_id": self.app_id, "page": page}
@@ -262,8 +263,12 @@ class CapgoPlatform(CloudPlatform):
                     raise CapgoApi._mapped(response, "cannot_access_app") or AuthError(error_message(response))
                 return
             items = list_answer(response)
-            for item in items:
-                yield self._bundle(item)
+            bundles = [self._bundle(item) for item in items]
+            # A server that ignores `page` sends the same rows forever: stop at the first repeat, not page 200.
+            if bundles and all(bundle.id in seen for bundle in bundles):
+                raise unusable("GET", "/bundle/", f"page {page} repeating the bundles of an earlier page")
+            seen.update(bundle.id for bundle in bundles)
+            yield from bundles
             if len(items) < PAGE_SIZE:
                 return
         raise unusable("GET", "/bundle/", f"a list longer than {MAX_PAGES} pages")
