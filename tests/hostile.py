@@ -127,6 +127,7 @@ class Call(Answer):
 class HostileServer:
     def __init__(self, artifact_bytes: bytes = b"PK\x05\x06" + bytes(18)) -> None:
         self.token = TOKEN
+        self.auth_scheme: str | None = "Bearer"  # None: the token alone, as Capgo takes its key
         self.app_id = APP_ID
         self.requests: list[Request] = []
         self.stopping = threading.Event()
@@ -235,7 +236,8 @@ class HostileServer:
                 parts = urlsplit(self.path)
                 request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers), body)
                 server.requests.append(request)
-                if self.headers.get("Authorization") != f"Bearer {server.token}" and "/download" not in parts.path:
+                expected = f"{server.auth_scheme} {server.token}" if server.auth_scheme else server.token
+                if self.headers.get("Authorization") != expected and "/download" not in parts.path:
                     Error(401, "Unauthorized").send(self, server)
                     return
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
