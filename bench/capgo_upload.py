@@ -26,8 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from _harness import CACHE_DIR, VENV_BIN, Measurement, clean_env, fmt, measure, median, ratio, rotated, settle
-from _harness import with_spread
+from _harness import (
+    CACHE_DIR,
+    VENV_BIN,
+    Measurement,
+    clean_env,
+    fmt,
+    measure,
+    median,
+    ratio,
+    rotated,
+    settle,
+    with_spread,
+)
 from _report import Section, Table, Target
 
 TITLE = "6. Uploading a 300 MiB live update to Capgo"

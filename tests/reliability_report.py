@@ -27,6 +27,7 @@ HOSTILE = {
     "tests/test_hostile_api.py": "answers: malformed 2xx bodies, ids in paths, redirects",
     "tests/test_hostile_names.py": "names and files: artifact names and types, bundles, numbers",
     "tests/test_hostile_reports.py": "reports: dotenv, workflow commands, sections, summaries, report files",
+    "tests/test_capgo_hostile.py": "Capgo: reports, link names, deadlines, unusable answers, no repeated change",
 }
 START, END = "<!-- generated: reliability -->", "<!-- end of generated reliability -->"
 
