@@ -269,6 +269,7 @@ def test_the_checkout_is_the_default_project(tmp_path: Path, monkeypatch: pytest
         {"path": None, "url": "https://example.com/s.zip"},
         {"certificate": "prod"},
         {"output_retention": "10m"},
+        {"channel": ["production"]},
     ],
 )
 def test_what_capgo_cannot_do_is_refused_by_the_model(tmp_path: Path, given: dict[str, Any]) -> None:

@@ -156,6 +156,11 @@ class BuildInputs(build.BuildInputs):
         for name in _NOT_ON_CAPGO:
             if getattr(self, name):
                 raise InputError("Capgo Build does not take it", field=name)
+        if self.channel:  # Capgo channels serve live-update bundles, not native builds
+            raise InputError(
+                "Capgo channels take live-update bundles, not native builds: upload the web build with live-update",
+                field="channel",
+            )
         return self
 
     def platform_options(self) -> dict[str, str]:
