@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 from capawesome_ci.errors import LocalTimeoutError
 
+# A cancel sent once the step stopped (its deadline passed, a signal came) gets this long of its own.
+CANCEL_GRACE_SECONDS = 5.0
+
 
 class DeadlineExceeded(LocalTimeoutError):
     """A request or a sleep reached the current deadline (exit 124 unless the step says more)."""

@@ -473,3 +473,15 @@ def test_without_the_extra_the_emulator_serves_all_but_builds(monkeypatch: pytes
         answer = http.post("/build/request", json={"app_id": APP, "platform": "android"}, headers=headers)
         assert answer.status_code == 503
         assert "capgo-build" in answer.json()["message"]
+
+
+def test_a_failed_upload_cancels_the_build_request_it_made(emulator: CapgoEmulator, source: Path) -> None:
+    from capawesome_ci.cloud.capgo import connect
+
+    emulator.faults.add("PATCH /build/upload/* 500 times=9")
+    with connect(_connection(emulator)) as platform, pytest.raises(CiError) as raised:
+        platform.create_build(BuildRequest(platform="android", source=source))
+    assert "was canceled" in raised.value.message
+    [cancel] = [r for r in emulator.state.requests if r.path.startswith("/build/cancel/")]
+    assert cancel.status == 200
+    assert not [r for r in emulator.state.requests if r.path.startswith("/build/start/")]

@@ -42,8 +42,8 @@ from capawesome_ci.cloud.body_reader import Download, download_request
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
 from capawesome_ci.cloud.transport import PLANNED_ID, USER_AGENT, download_client
-from capawesome_ci.deadline import Deadline, current_deadline
-from capawesome_ci.errors import AuthError, InputError, NotFoundError, TransientError
+from capawesome_ci.deadline import CANCEL_GRACE_SECONDS, Deadline, current_deadline, deadline_scope
+from capawesome_ci.errors import AuthError, CiError, InputError, Interrupted, NotFoundError, TransientError
 from capawesome_ci.platform import (
     CANCELED,
     FAILED,
@@ -339,7 +339,13 @@ class CapgoBuilds:
         job_id = answer.id("job_id")
         upload_url = _http_url(answer.token("upload_url"), answer, "upload_url")
         self._platforms[job_id] = request.platform
-        self._upload(upload_url, request)
+        try:
+            self._upload(upload_url, request)
+        except (CiError, Interrupted) as error:  # not started: cancel it rather than leave it pending
+            note = self._cancel_unstarted(job_id)
+            if isinstance(error, CiError):
+                error.append(note)
+            raise
         started = self.api.object("POST", f"/build/start/{segment(job_id)}", json={"app_id": self.app_id})
         logs_url, logs_token = started.text("logs_url"), started.text("logs_token")
         if logs_url and logs_token:
@@ -442,6 +448,15 @@ class CapgoBuilds:
             stream.stop()
         raw = item.text("status") or "cancelled"
         return Job(id=job_id, status=JOB_STATUS.get(raw.lower(), CANCELED), raw_status=raw)
+
+    def _cancel_unstarted(self, job_id: str) -> str:
+        """Best effort, within its own grace: a note for the error message."""
+        try:
+            with deadline_scope(CANCEL_GRACE_SECONDS, f"the cancel grace of {CANCEL_GRACE_SECONDS:g} s", replace=True):
+                self.cancel_job(job_id)
+        except CiError:
+            return f"; build request {job_id} may be left pending (cancel it in Capgo)"
+        return f"; build request {job_id} was canceled"
 
     def failure_summary(self, job_id: str) -> str | None:
         """The error the status reported (Capgo's AI analysis is interactive, not an API answer)."""

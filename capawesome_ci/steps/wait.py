@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from pydantic import Field, model_validator
 
-from capawesome_ci.deadline import DeadlineExceeded, deadline_scope, timeout_label
+from capawesome_ci.deadline import CANCEL_GRACE_SECONDS, DeadlineExceeded, deadline_scope, timeout_label
 from capawesome_ci.errors import (
     CiError,
     ExitCode,
@@ -34,7 +34,6 @@ BACKOFF = 1.5
 MAX_POLL_FAILURES = 5
 # The cancel request, retries included, ends within this: GitHub sends SIGTERM 7.5 s after its
 # SIGINT and kills 2.5 s later, and the outputs must be written before that.
-CANCEL_GRACE_SECONDS = 5.0
 
 
 SELECTORS = ("job_id", "build_id", "build_number", "deployment_id")
