@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
-import tempfile
+import secrets
 import threading
 from pathlib import Path
 from typing import Any
@@ -231,16 +231,15 @@ def stream_to_file(
 ) -> tuple[int, str]:
     """Write to a temporary file beside `target`, hash while writing, then rename atomically.
     A broken transfer resumes with a Range request (or restarts); nothing partial is left behind."""
+    # Named before it exists: a signal between creating the file and entering `try` (the test of an
+    # interrupted download sends one the moment the file appears) would otherwise leave it behind.
+    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
     try:
-        # Closed by the `with handle` below; delete=False because we rename it on success.
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False, buffering=0
-        )
-    except OSError as error:
-        raise LocalIOError(f"cannot write into {target.parent}: {error.strerror}") from None
-    temp = Path(handle.name)
-    try:
-        with handle:
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        except OSError as error:
+            raise LocalIOError(f"cannot write into {target.parent}: {error.strerror}") from None
+        with open(fd, "wb", buffering=0) as handle:
             file = HashingFile(handle.fileno())
             try:
                 size, digest = _transfer(ctx, artifact, file, target.name, stall_timeout)
