@@ -4,7 +4,8 @@
   workflow commands, sections and Markdown runs nothing and stays text in every report.
 - paths: a Capgo Build link (`qr_download_link`, read from `GET /build/logs/{job}` once the build has
   ended) whatever its file name writes one clean file inside --output-dir; its host never gets our key.
-- logs: the status's `error` text adds no workflow command and no escape sequence to the log.
+- logs: the status's `error` text, and lines a build prints on Capgo's live log socket (the
+  emulator's), add no workflow command, section and no escape sequence to the log.
 - deadlines: --timeout ends a silent, trickling or Retry-After: 100 server with 124 within seconds,
   the hosted upload's PUT to a trickling storage host included.
 - unusable answers are 75 (a POST's says it may have taken effect), never 70, never a traceback;
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -456,3 +458,47 @@ def test_a_429_with_retry_after_on_the_channel_change_is_retried(capgo: Capgo, r
     result, took = timed(run, *ROLLOUT, "--json")
     assert result.code == 0, result.stderr
     assert len(capgo.requested("POST", "/channel/")) == 2 and took >= 1
+
+
+# -- the live log socket --------------------------------------------------------------------------
+def capgo_free_env() -> dict[str, str]:
+    """This process's environment without what would point the CLI elsewhere or at a CI service."""
+    skip = ("CAPAWESOME_", "CAPGO_", "GITHUB_", "GITLAB_", "BITBUCKET_", "CI")
+    return {key: value for key, value in os.environ.items() if not key.startswith(skip)} | {"PYTHONUNBUFFERED": "1"}
+
+
+@pytest.mark.parametrize("ci", ["github", "gitlab"])
+def test_live_build_log_lines_add_no_command_section_or_escape(tmp_path: Path, ci: str) -> None:
+    """What a build's own tools print reaches us through Capgo's log socket (the emulator's: the
+    hostile server speaks no WebSocket) and is printed as inert text."""
+    from capawesome_ci.sandbox.capgo.builds import BuildConfig
+    from capawesome_ci.sandbox.capgo.start import CapgoEmulator
+
+    project = tmp_path / "app"
+    (project / "android").mkdir(parents=True)
+    (project / "package.json").write_text("{}")
+    lines = (*HOSTILE.splitlines(), "\x1b]8;;https://evil.example\x07link\x1b]8;;\x07", "\x9b31mcsi")
+    config = BuildConfig(run_seconds=0.5, queue_seconds=0.1, log_lines=2, extra_log=lines)
+    with CapgoEmulator(build_config=config) as emulator:
+        env = {
+            "CAPGO_TOKEN": emulator.token,
+            "CAPGO_BASE_URL": emulator.base_url,
+            "CAPGO_APP_ID": emulator.config.app_id,
+            "GITHUB_OUTPUT": str(tmp_path / "output"),
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+        }
+        result = run_cli(
+            ["--provider", "capgo", "--ci", ci, "build", "--platform", "android", "--path", str(project)],
+            env={**capgo_free_env(), **env},
+            cwd=tmp_path,
+            timeout=60,
+        )
+    assert result.code == 0, result.stderr
+    assert "INJECTED" in result.stderr  # the lines were printed, as text
+    if ci == "github":
+        assert github_foreign_lines(result.stderr) == [] and github_foreign_lines(result.stdout) == []
+    else:
+        for match in re.finditer(r"section_(start|end):", result.stderr, re.IGNORECASE):
+            assert re.match(r"section_(start|end):\d+:capawesome_logs_\d+", result.stderr[match.start() :])
+    escapes = re.sub(r"\x1b\[0K|\x1b\[[0-9;]*m", "", result.stderr)
+    assert "\x1b" not in escapes and "\x9b" not in escapes and "\x07" not in escapes

@@ -54,6 +54,9 @@ class BuildConfig:
     link_seconds: float = 3600.0  # how long a qr_download_link stays valid
     log_lines: int = 12
     max_concurrent: int = 2  # builds pending or running per app: more is 429
+    # Lines the build's own tools print before its last line (tests: what a gradle or fastlane run
+    # may print, workflow commands and escapes included).
+    extra_log: tuple[str, ...] = ()
 
 
 def build_config_from_environment(environ: dict[str, str]) -> BuildConfig:
@@ -163,6 +166,7 @@ class CapgoBuilds:
         if alias:  # a builder echoing a credential: the client must mask it
             texts.append(f"Signing with key alias {alias}")
         texts += [f"[{task}] step {index} of {count}" for index in range(1, count + 1)]
+        texts += self.config.extra_log
         if self.config.outcome == "failed":
             texts.append("Build failed: compilation error (sandbox)")
         else:
