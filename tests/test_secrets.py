@@ -38,13 +38,14 @@ def key_lines(pem: str) -> list[str]:
     return [line for line in pem.splitlines() if line and not line.startswith("-----")]
 
 
-def assert_clean(texts: list[str], pem: str) -> int:
-    """Canary hits. `::add-mask::` lines are how GitHub is told what to hide: the runner shows `***`."""
+def assert_clean(texts: list[str], pem: str, *others: str) -> int:
+    """Canary hits (the token, the key's lines, `others`). `::add-mask::` lines are how GitHub is told
+    what to hide: the runner shows `***`."""
     hits = 0
     for raw in texts:
         text = "\n".join(line for line in raw.splitlines() if not line.startswith("::add-mask::"))
         hits += text.count(CANARY_TOKEN)
-        hits += sum(text.count(line) for line in key_lines(pem))
+        hits += sum(text.count(line) for line in [*key_lines(pem), *others])
     return hits
 
 
@@ -151,3 +152,72 @@ def test_key_lines_are_masked_on_github(sandbox: Sandbox, tmp_path: Path, canary
     }
     assert set(key_lines(canary_key)) <= masks
     assert CANARY_TOKEN in masks
+
+
+CAPGO_CREDENTIAL = "capgo-keystore-canary-5a1f9e"  # a keystore password, as Capgo Build takes it
+_ENCRYPTED = ["live-update", "--path", "www", "--encryption-key-file", "key.pem", "--channel", "production"]
+CAPGO_COMMANDS = {
+    "live-update": [*_ENCRYPTED, "--bundle", "1.0.0"],
+    "rollout-start": [*_ENCRYPTED, "--bundle", "1.0.1", "--rollout", "10"],
+    "rollout": ["rollout", "--channel", "production", "--pause"],
+    "deploy": ["deploy", "--bundle", "1.0.0", "--channel", "beta", "--create-channel"],
+    "build": ["build", "--platform", "android", "--path", "app", "--download", "apk", "--output-dir", "out"],
+}
+
+
+@pytest.mark.parametrize(
+    ("mode", "ci"),
+    [("normal", "local"), ("debug", "github"), ("dry-run", "gitlab"), ("json", "github"), ("debug", "bitbucket")],
+)
+def test_capgo_canaries_never_leak(tmp_path: Path, canary_key: str, mode: str, ci: str) -> None:
+    """The API key, the bundle encryption key and Capgo Build's credentials (also as the base64 a
+    keystore file is sent as), in every mode and CI."""
+    import base64
+
+    from capawesome_ci.sandbox.capgo.builds import BuildConfig
+    from capawesome_ci.sandbox.capgo.start import CapgoEmulator
+    from capawesome_ci.sandbox.capgo.state import CapgoConfig
+
+    workspace(tmp_path, canary_key)
+    (tmp_path / "app" / "android").mkdir(parents=True)
+    (tmp_path / "app" / "package.json").write_text("{}")
+    keystore = tmp_path / "release.keystore"
+    keystore.write_bytes(CAPGO_CREDENTIAL.encode() * 4)
+    files = {"output": tmp_path / "github_output", "summary": tmp_path / "github_summary"}
+    for path in files.values():
+        path.touch()
+    extra = (
+        {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(files["output"]), "GITHUB_STEP_SUMMARY": str(files["summary"])}
+        if ci == "github"
+        else {}
+    )
+    config = CapgoConfig(token=CANARY_TOKEN)
+    with CapgoEmulator(config, BuildConfig(run_seconds=0.5, queue_seconds=0.1)) as emulator:
+        env = {
+            key: value
+            for key, value in cli_env(None).items()
+            if not key.startswith(("CAPAWESOME_", "CAPGO_", "KEYSTORE_"))
+        }
+        env.update(
+            CAPGO_TOKEN=CANARY_TOKEN,
+            CAPGO_BASE_URL=emulator.base_url,
+            CAPGO_APP_ID=config.app_id,
+            KEYSTORE_KEY_PASSWORD=CAPGO_CREDENTIAL,
+            ANDROID_KEYSTORE_FILE=base64.b64encode(keystore.read_bytes()).decode(),
+            **extra,
+        )
+        outputs: list[str] = []
+        for name, args in CAPGO_COMMANDS.items():
+            reports = ["--output-file", f"{name}.json", "--dotenv", f"{name}.env", "--summary-file", f"{name}.md"]
+            result = run_cli(
+                ["--provider", "capgo", "--ci", ci, *MODES[mode], *reports, *args], env=env, cwd=tmp_path, timeout=90
+            )
+            # A dry run creates nothing for the later commands to find (2: no stable bundle, 4: none).
+            assert result.code in ((0, 2, 4) if mode == "dry-run" else (0,)), (name, result.stderr[-1500:])
+            outputs += [result.stdout, result.stderr]
+    outputs += [p.read_text() for p in tmp_path.glob("*.json")] + [p.read_text() for p in tmp_path.glob("*.env")]
+    outputs += [p.read_text() for p in tmp_path.glob("*.md")] + [p.read_text() for p in files.values()]
+    hits = assert_clean(outputs, canary_key, CAPGO_CREDENTIAL, base64.b64encode(keystore.read_bytes()).decode())
+    reliability.count("canary runs", len(CAPGO_COMMANDS))
+    reliability.count("canary hits", hits)
+    assert hits == 0
