@@ -485,3 +485,32 @@ def test_a_failed_upload_cancels_the_build_request_it_made(emulator: CapgoEmulat
     [cancel] = [r for r in emulator.state.requests if r.path.startswith("/build/cancel/")]
     assert cancel.status == 200
     assert not [r for r in emulator.state.requests if r.path.startswith("/build/start/")]
+
+
+def test_a_later_wait_prints_the_whole_log_once_the_build_has_ended(tmp_path: Path, project: Path) -> None:
+    """Only the process that started a build holds its log token: a later `wait` follows the status,
+    then prints the log from Capgo's log route, each line once and in order."""
+    config = BuildConfig(run_seconds=1.0, queue_seconds=0.1, log_lines=5)
+    with CapgoEmulator(build_config=config) as emulator:
+        env = {
+            **_env(),
+            "CAPGO_TOKEN": emulator.token,
+            "CAPGO_BASE_URL": emulator.base_url,
+            "CAPGO_APP_ID": emulator.config.app_id,
+        }
+        started = run_cli(
+            ["--json", "--provider", "capgo", "build", "--platform", "android", "--path", str(project), "--no-wait"],
+            env=env,
+            cwd=tmp_path,
+        )
+        assert started.code == 0, started.stderr
+        waited = run_cli(
+            ["--provider", "capgo", "wait", "--build-id", started.json["buildId"]], env=env, cwd=tmp_path, timeout=60
+        )
+        log_reads = [r for r in emulator.state.requests if r.path.startswith("/build/logs/")]
+    assert waited.code == 0, waited.stderr
+    steps = [f"step {index} of 5" for index in range(1, 6)]
+    positions = [waited.stderr.find(step) for step in steps]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions)
+    assert all(waited.stderr.count(step + "\n") == 1 for step in steps)
+    assert len(log_reads) == 1  # read once, after the build ended (reading it earlier would cancel it)

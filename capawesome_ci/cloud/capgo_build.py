@@ -304,6 +304,7 @@ class CapgoBuilds:
         self._platforms: dict[str, str] = {}  # job id → platform (the status route asks for it)
         self._logs: dict[str, tuple[str, str]] = {}  # job id → (logs_url, logs_token) from /build/start
         self._streams: dict[str, LogStream] = {}
+        self._finished: dict[str, LogStream] = {}  # another process's build: its log, once ended
         self._links: dict[str, str] = {}  # job id → the artifact's time-limited link
         self._ended: set[str] = set()  # jobs whose status said they ended
         self._errors: dict[str, str] = {}  # job id → the status's error text
@@ -466,7 +467,12 @@ class CapgoBuilds:
     def read_log_lines(self, job_id: str, offset: int) -> list[LogLine]:
         stream = self._stream(job_id)
         if stream is None:
-            return []
+            if job_id not in self._ended:
+                return []  # another process's build: its log is read once it has ended (see _finished_log)
+            try:
+                return self._finished_log(job_id).lines_from(offset)
+            except CiError:
+                return []  # the log is a bonus here: the build's status is what the wait reports
         if job_id in self._ended:
             stream.wait_ended(LOG_DRAIN_SECONDS)  # the last lines (and the link) may still be on the way
         if stream.link:
@@ -536,10 +542,16 @@ class CapgoBuilds:
         return link
 
     def _scan_finished_logs(self, job_id: str) -> str | None:
-        """A build started by another process: its link from the SSE route, once the build has ended
-        (that route cancels a running build when its reader hangs up)."""
-        if not self.get_job(job_id).terminal:
+        """A build started by another process: its link from its whole log, once the build has ended."""
+        if job_id not in self._ended and not self.get_job(job_id).terminal:
             raise NotFoundError(f"build {job_id} has not ended yet: wait for it before downloading")
+        return self._finished_log(job_id).link
+
+    def _finished_log(self, job_id: str) -> LogStream:
+        """The whole log of an ended build from the SSE route, read once: a later process has no log
+        token for the socket, and the SSE route cancels a running build when its reader hangs up."""
+        if job_id in self._finished:
+            return self._finished[job_id]
         path = f"/build/logs/{segment(job_id)}"
         request = self.api.http.build_request("GET", path, params={"app_id": self.app_id})
         try:
@@ -554,13 +566,14 @@ class CapgoBuilds:
             for line in response.iter_lines():
                 if line.startswith("data:"):
                     scanner.take(line[5:].strip())  # the same messages as the socket's
-                if scanner.link or scanner.final_status:
+                if scanner.final_status:
                     break
-            return scanner.link
         except httpx.TransportError as error:
             raise map_transport_error(error, request) from None
         finally:
             response.close()
+        self._finished[job_id] = scanner
+        return scanner
 
     @contextmanager
     def open_artifact(
