@@ -150,11 +150,7 @@ def run(inputs: DeployInputs, ctx: StepContext) -> None:
 
 def needs(inputs: DeployInputs) -> list[tuple[Capability, str | None]]:
     """What the platform must be able to do for these inputs (checked before any request)."""
-    needed: list[tuple[Capability, str | None]] = []
-    if inputs.channel:
-        needed.append((Capability.CHANNELS, "channel"))
-        if inputs.rollout != 100:
-            needed.append((Capability.ROLLOUT, "rollout"))
+    needed = inputs.channel_needs()
     if inputs.destination:
         needed.append((Capability.DESTINATIONS, "destination"))
     if inputs.build_number:

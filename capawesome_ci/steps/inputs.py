@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from capawesome_ci.errors import InputError
 from capawesome_ci.fields import DURATION, PERCENTAGE
 from capawesome_ci.fields import ordered_fields as ordered_fields  # where it lived: still importable here
+from capawesome_ci.platform import Capability
 from capawesome_ci.steps.names import has_invisible
 
 ARTIFACT_TYPES = ("apk", "aab", "ipa", "zip", "dsym", "app", "xcarchive", "manifest")
@@ -232,6 +233,15 @@ class ChannelOptions(BaseModel):
     @classmethod
     def _rollout(cls, value: Any) -> float:
         return parse_percentage(value)
+
+    def channel_needs(self) -> list[tuple[Capability, str | None]]:
+        """What deploying to the channels asks of the platform: channels, and a rollout below 100 %."""
+        needed: list[tuple[Capability, str | None]] = []
+        if self.channel:
+            needed.append((Capability.CHANNELS, "channel"))
+            if self.rollout != 100:
+                needed.append((Capability.ROLLOUT, "rollout"))
+        return needed
 
 
 class DeployOptions(ChannelOptions):

@@ -45,7 +45,4 @@ def run(inputs: DeployInputs, ctx: StepContext) -> None:
 
 def needs(inputs: DeployInputs) -> list[tuple[Capability, str | None]]:
     """What the platform must be able to do for these inputs (checked before any request)."""
-    needed: list[tuple[Capability, str | None]] = [(Capability.CHANNELS, "channel")]
-    if inputs.rollout != 100:
-        needed.append((Capability.ROLLOUT, "rollout"))
-    return needed
+    return inputs.channel_needs()  # the model requires a channel

@@ -199,9 +199,4 @@ def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
 
 def needs(inputs: LiveUpdateInputs) -> list[tuple[Capability, str | None]]:
     """What the platform must be able to do for these inputs (checked before any request)."""
-    needed: list[tuple[Capability, str | None]] = [(Capability.LIVE_UPDATE, None)]
-    if inputs.channel:
-        needed.append((Capability.CHANNELS, "channel"))
-        if inputs.rollout != 100:
-            needed.append((Capability.ROLLOUT, "rollout"))
-    return needed
+    return [(Capability.LIVE_UPDATE, None), *inputs.channel_needs()]
