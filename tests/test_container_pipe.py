@@ -84,3 +84,26 @@ def test_pipe_bad_variable_is_one_line(docker_client: Any, image: str, sandbox: 
     assert "error: invalid variable PERCENTAGE" in logs
     missing = run_pipe(docker_client, image, tmp_path, {"COMMAND": "launch"})
     assert missing[0] == 2 and "invalid variable COMMAND" in missing[1]
+
+
+def test_pipe_uploads_live_updates_to_capgo(docker_client: Any, image: str, tmp_path: Path) -> None:
+    """PROVIDER: capgo with Capgo's own variables: a stable bundle, then a 10 % rollout of the next."""
+    from capawesome_ci.sandbox.capgo.start import CapgoEmulator
+
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("<!doctype html><title>1.4.2</title>\n")
+    with CapgoEmulator() as emulator:
+        connection = {"PROVIDER": "capgo", "CAPGO_TOKEN": emulator.token, "BASE_URL": emulator.base_url}
+        connection["APP_ID"] = emulator.config.app_id
+        upload = {**connection, "COMMAND": "live-update", "BUNDLE_PATH": "www", "CHANNEL": "production"}
+        code, logs = run_pipe(docker_client, image, tmp_path, {**upload, "BUNDLE": "1.4.2"})
+        assert code == 0, logs
+        (tmp_path / "www" / "index.html").write_text("<!doctype html><title>1.4.3</title>\n")
+        code, logs = run_pipe(docker_client, image, tmp_path, {**upload, "BUNDLE": "1.4.3", "ROLLOUT": "10"})
+        assert code == 0, logs
+        assert emulator.token not in logs
+        channel = emulator.state.channel_named(emulator.config.app_id, "production")
+    dotenv = dict(line.split("=", 1) for line in (tmp_path / "capawesome.env").read_text().splitlines())
+    assert (dotenv["CAPAWESOME_BUNDLE"], dotenv["CAPAWESOME_BUNDLE_ROLE"]) == ("1.4.3", "rollout")
+    assert (dotenv["CAPAWESOME_ROLLOUT_PERCENTAGE"], dotenv["CAPAWESOME_ROLLOUT_BPS"]) == ("10", "1000")
+    assert channel is not None and channel["rollout_percentage_bps"] == 1000
