@@ -56,8 +56,10 @@ FULL_BPS = 10_000  # a percentage in basis points, as Capgo takes rollouts
 
 
 def to_bps(percentage: float) -> int:
-    """0–100 → basis points, half up (12.345 % → 1235), within 0–10 000."""
-    return min(FULL_BPS, max(0, int(percentage * 100 + 0.5)))
+    """0–100 → basis points, half up (12.345 % → 1235), within 0–10 000. A share strictly between 0
+    and 100 stays so: 99.995 % is 9999, not every device; 0.001 % is 1, not none."""
+    bps = min(FULL_BPS, max(0, int(percentage * 100 + 0.5)))
+    return min(FULL_BPS - 1, max(1, bps)) if 0 < percentage < 100 else bps
 
 
 @dataclass

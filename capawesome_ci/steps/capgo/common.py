@@ -177,6 +177,7 @@ def deploy_bundle(
     """100 % makes `bundle` the stable one (promoting its rollout when it is the target); below, a
     rollout of it. A channel already in that state is left alone (noop)."""
     wanted = to_bps(rollout)
+    rollout = wanted / 100  # what Capgo will hold, reported as such
     verb = "Would" if ctx.dry_run else "Did"
     for plan in plans:
         name, state = plan.name, plan.state

@@ -161,6 +161,12 @@ def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
             write_zip(folder, source, ctx.reporter.warning)
         if source is not None:
             plain_checksum, size = sha256_of(source)
+            if inputs.checksum and inputs.checksum != plain_checksum:
+                raise InputError(
+                    f"{inputs.checksum} is not the SHA-256 of {inputs.path} ({plain_checksum}): which is the zip "
+                    "served at the URL?",
+                    field="checksum",
+                )
         assert plain_checksum is not None  # the model requires a checksum or a zip to compute it from
         if inputs.url:
             bundle = ops.register_bundle(name, inputs.url, plain_checksum)

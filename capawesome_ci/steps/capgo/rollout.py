@@ -62,7 +62,7 @@ def _entry(state: ChannelView, bundle: str | None, role: str, percentage: float,
     return DeploymentResult(
         id=state.id,
         channel=state.name,
-        rollout_percentage=percentage,
+        rollout_percentage=to_bps(percentage) / 100,  # what Capgo holds
         bundle=bundle,
         bundle_role=role,
         rollout_percentage_bps=to_bps(percentage),
@@ -112,7 +112,7 @@ def run(inputs: RolloutInputs, ctx: StepContext) -> None:
             ctx.reporter.info(f"{done} the rollout of bundle {target} on channel {name}")
         entry = _entry(state, target, ROLLOUT, current, noop)
     else:
-        percentage = inputs.percentage if inputs.percentage is not None else current
+        percentage = to_bps(inputs.percentage if inputs.percentage is not None else current) / 100  # as Capgo holds it
         noop = state.rollout_bps == to_bps(percentage)
         if noop:
             ctx.reporter.info(f"The rollout on channel {name} is already at {percentage:g} %: nothing to do")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -218,6 +219,20 @@ def test_live_update_at_10_percent_starts_a_rollout(web: Path) -> None:
     assert (deployment.bundle_role, deployment.rollout_percentage_bps) == ("rollout", 1000)
 
 
+@pytest.mark.parametrize(("rollout", "bps"), [("99.995", 9999), ("99.999", 9999), ("0.001", 1), ("12.345", 1235)])
+def test_a_share_below_100_stays_a_rollout_and_one_above_0_reaches_devices(web: Path, rollout: str, bps: int) -> None:
+    """Capgo counts in basis points: rounding must not turn a canary into the stable bundle of every
+    device (99.995 %), nor into a rollout nobody gets (0.001 %); what is reported is what was set."""
+    platform = FakeCapgo(channels=_production(stable="1.0.0"))
+    ctx = _ctx(platform)
+    live_update.run(live_update.LiveUpdateInputs(app_id=APP, path=web, channel="production", rollout=rollout), ctx)
+    assert platform.mutations == ["upload_bundle", "start_rollout"]
+    assert platform.channels["production"].stable == "1.0.0"
+    deployment = ctx.result.deployments[0]
+    assert (deployment.bundle_role, deployment.rollout_percentage_bps) == ("rollout", bps)
+    assert deployment.rollout_percentage == bps / 100
+
+
 def test_a_missing_channel_fails_before_the_upload_unless_created(web: Path) -> None:
     platform = FakeCapgo()
     with pytest.raises(NotFoundError):
@@ -257,6 +272,25 @@ def test_a_self_hosted_url_is_registered_with_its_checksum(tmp_path: Path, web: 
     assert platform.calls[-1] == ("register_bundle", ("2.0.0", "https://cdn.example.com/b.zip", digest))
     with pytest.raises(InputError, match="https"):
         live_update.LiveUpdateInputs(app_id=APP, url="http://cdn.example.com/b.zip", bundle="2.0.0", checksum=digest)
+
+
+def test_a_checksum_that_contradicts_the_zip_given_with_it_is_refused(tmp_path: Path, web: Path) -> None:
+    archive = tmp_path / "b.zip"
+    with zipfile.ZipFile(archive, "w") as writer:
+        writer.writestr("index.html", "<html>hello</html>")
+    platform = FakeCapgo()
+    inputs = live_update.LiveUpdateInputs(
+        app_id=APP, url="https://cdn.example.com/b.zip", bundle="2.0.0", path=archive, checksum="00" * 32
+    )
+    with pytest.raises(InputError, match="checksum") as raised:
+        live_update.run(inputs, _ctx(platform))
+    assert raised.value.exit_code == ExitCode.USAGE and platform.mutations == []
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    inputs = live_update.LiveUpdateInputs(
+        app_id=APP, url="https://cdn.example.com/b.zip", bundle="2.0.0", path=archive, checksum=digest
+    )
+    live_update.run(inputs, _ctx(platform))
+    assert platform.calls[-1] == ("register_bundle", ("2.0.0", "https://cdn.example.com/b.zip", digest))
 
 
 def _pem() -> str:
