@@ -149,6 +149,7 @@ def test_percentages_travel_as_basis_points(platform: CapgoPlatform) -> None:
         {"app_id": APP, "channel": "production", "rolloutPercentageBps": 5000, "rolloutEnabled": True},
     ]
     assert to_bps(12.345) == 1235 and to_bps(100) == 10_000 and to_bps(0) == 0
+    assert to_bps(99.995) == 9999 and to_bps(0.001) == 1  # a share between stays between
 
 
 @respx.mock
@@ -309,15 +310,25 @@ def test_a_failed_put_deletes_the_half_created_bundle(platform: CapgoPlatform, a
     assert log[-1] == "DELETE api.capgo.test/private/delete_failed_version"
 
 
-def test_a_dry_run_plans_the_upload_without_sending_it(archive: Path) -> None:
+@pytest.mark.parametrize("taken", [False, True])
+@respx.mock
+def test_a_dry_run_plans_the_upload_without_sending_it(archive: Path, taken: bool) -> None:
+    """It reads only: the config and Capgo's existence check, which sees deleted bundles' names."""
     planned: list[tuple[str, str, Any]] = []
     connection = Connection(base_url=API, token=KEY, app_id=APP, dry_run_recorder=lambda *a: planned.append(a))
-    with respx.mock(assert_all_called=False), connect(connection) as adapter:
-        bundle = adapter.upload_bundle("1.4.2", archive, "cd" * 32)
-    assert bundle.id == "<planned>"
-    assert planned == [
-        ("PUT", "<Capgo upload link>", {"name": "1.4.2", "size": archive.stat().st_size, "checksum": "cd" * 32})
-    ]
+    log = _mock_upload(exists=taken)
+    with connect(connection) as adapter:
+        if taken:
+            with pytest.raises(InputError, match="even a deleted one's"):
+                adapter.upload_bundle("1.4.2", archive, "cd" * 32)
+        else:
+            assert adapter.upload_bundle("1.4.2", archive, "cd" * 32).id == "<planned>"
+    assert log == ["GET api.capgo.test/private/config", "POST supa.capgo.test/rest/v1/rpc/exist_app_versions"]
+    assert planned == (
+        []
+        if taken
+        else [("PUT", "<Capgo upload link>", {"name": "1.4.2", "size": archive.stat().st_size, "checksum": "cd" * 32})]
+    )
 
 
 def test_the_files_host() -> None:

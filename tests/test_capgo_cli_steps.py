@@ -131,6 +131,20 @@ def test_a_dry_run_changes_nothing(project: Project) -> None:
         assert project.emulator.state.version_named(APP, "1.0.0") is None
 
 
+def test_a_deleted_bundles_name_is_refused_by_a_dry_run_as_by_the_run(project: Project) -> None:
+    """The public bundle list hides deleted bundles, whose names Capgo never frees: a dry run must
+    ask Capgo's own existence check, as the upload does, or it promises an upload that will fail."""
+    project.version("1.0.0")
+    assert project.run("live-update", "--path", "dist").code == 0
+    with project.emulator.state.lock:
+        row = project.emulator.state.version_named(APP, "1.0.0")
+        assert row is not None
+        row["deleted"] = True
+    for extra in (["--dry-run"], []):
+        again = project.run("live-update", "--path", "dist", *extra)
+        assert again.code == 2 and "1.0.0 already exists" in again.stderr, (extra, again.stderr)
+
+
 def test_an_encrypted_upload_registers_its_session_key_and_never_shows_the_key(project: Project) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.TraditionalOpenSSL, NoEncryption()).decode()

@@ -306,15 +306,16 @@ class CapgoPlatform(CloudPlatform):
     ) -> CapgoBundle:
         """A Capgo-hosted bundle, uploaded the way Capgo's own CLI does it (capgo_upload.py)."""
         size = archive.stat().st_size
-        recorder = self.connection.dry_run_recorder
-        if recorder is not None:  # the upload's internal requests are not worth planning one by one
-            recorder("PUT", "<Capgo upload link>", {"name": name, "size": size, "checksum": checksum})
-            return CapgoBundle(id=PLANNED_ID, name=name, checksum=checksum)
         upload = HostedUpload(
             self.api,
             self.connection,
             files_url=os.environ.get("CAPGO_FILES_URL") or None,
         )
+        recorder = self.connection.dry_run_recorder
+        if recorder is not None:  # the upload's internal requests are not worth planning one by one
+            upload.refuse_taken_name(name)  # as the upload would: a deleted bundle's name is taken too
+            recorder("PUT", "<Capgo upload link>", {"name": name, "size": size, "checksum": checksum})
+            return CapgoBundle(id=PLANNED_ID, name=name, checksum=checksum)
         encryption = Encryption(session_key, key_id) if session_key else None
         version_id = upload.run(name, archive, checksum, encryption, progress)
         return CapgoBundle(id=version_id, name=name, checksum=checksum)

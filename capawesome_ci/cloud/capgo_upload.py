@@ -132,6 +132,31 @@ class HostedUpload:
         client.headers.update(headers)
         return client
 
+    def _config(self) -> tuple[str, str, bool]:
+        """The Supabase host, its anon key, and whether the config says to finalize by its own route."""
+        answer = read_answer(self.api.request("GET", "/private/config", headers={"capgkey": self.key}))
+        config = Record.of(answer, "GET", "/private/config")
+        supa_host = _checked_origin(
+            config.text("supaHost"), "'supaHost'", "GET", "/private/config", self.plain_allowed
+        ).rstrip("/")
+        finalize_route = answer.get("useNewFinalizeBundleUpload") is True  # anything else: the older way
+        return supa_host, config.token("supaKey"), finalize_route
+
+    def _refuse_taken(self, supa: Api, name: str) -> None:
+        if self._rpc(supa, "exist_app_versions", {"appid": self.app_id, "name_version": name}) is True:
+            raise InputError(
+                f"bundle {name} already exists in app {self.app_id} (Capgo never reuses a bundle name, "
+                "even a deleted one's): give another version",
+                field="bundle",
+            )
+
+    def refuse_taken_name(self, name: str) -> None:
+        """Step 3 alone, for a dry run: the public list hides deleted bundles, whose names stay taken.
+        Only reads (the check is a read-only RPC), so a dry run may send it."""
+        supa_host, anon, _ = self._config()
+        with self._client(supa_host, anon, "Bearer", apikey=anon, capgkey=self.key) as supa_http:
+            self._refuse_taken(Api(supa_http, message_of=postgrest_message), name)
+
     def run(
         self,
         name: str,
@@ -141,13 +166,7 @@ class HostedUpload:
         progress: Callable[[int, int], None] | None = None,
     ) -> str:
         """Upload `archive` as bundle `name`; its id."""
-        answer = read_answer(self.api.request("GET", "/private/config", headers={"capgkey": self.key}))
-        config = Record.of(answer, "GET", "/private/config")
-        supa_host = _checked_origin(
-            config.text("supaHost"), "'supaHost'", "GET", "/private/config", self.plain_allowed
-        ).rstrip("/")
-        anon = config.token("supaKey")
-        finalize_route = answer.get("useNewFinalizeBundleUpload") is True  # anything else: the older way
+        supa_host, anon, finalize_route = self._config()
         owner_org = self.api.object("GET", f"/app/{segment(self.app_id)}").token("owner_org")
         with (
             self._client(supa_host, anon, "Bearer", apikey=anon, capgkey=self.key) as supa_http,
@@ -156,12 +175,7 @@ class HostedUpload:
             supa = Api(supa_http, message_of=postgrest_message)
             files = Api(files_http, message_of=postgrest_message)
             user_id = self._rpc_text(supa, "request_actor_user_id", {})
-            if self._rpc(supa, "exist_app_versions", {"appid": self.app_id, "name_version": name}) is True:
-                raise InputError(
-                    f"bundle {name} already exists in app {self.app_id} (Capgo never reuses a bundle name, "
-                    "even a deleted one's): give another version",
-                    field="bundle",
-                )
+            self._refuse_taken(supa, name)
             row: dict[str, Any] = {
                 "name": name,
                 "app_id": self.app_id,
