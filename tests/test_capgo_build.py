@@ -21,7 +21,7 @@ from capawesome_ci.cloud.capgo import CapgoApi, error_message
 from capawesome_ci.cloud.capgo_build import CapgoBuilds, LogStream, Redactor, split_options
 from capawesome_ci.cloud.transport import make_http_client
 from capawesome_ci.deadline import NO_DEADLINE
-from capawesome_ci.errors import CiError, InputError
+from capawesome_ci.errors import CiError, ExitCode, InputError, NotFoundError
 from capawesome_ci.platform import CANCELED, FAILED, PENDING, RUNNING, SUCCEEDED, Artifact, BuildRequest
 from capawesome_ci.providers import Connection
 from capawesome_ci.sandbox.artifacts import artifact_sha256, remember_kind
@@ -170,6 +170,17 @@ def test_the_status_error_is_the_failure_summary_and_cancel_posts_the_app_id(bui
     route = respx.post(f"{API}/build/cancel/j").respond(200, json={"job_id": "j", "status": "cancelled"})
     assert builds.cancel_job("j").status == CANCELED
     assert json.loads(route.calls.last.request.content) == {"app_id": APP}
+
+
+@respx.mock
+def test_an_unknown_build_id_is_not_found(builds: CapgoBuilds) -> None:
+    """Capgo answers a job id it does not know for this app with 400 `unauthorized` (so as not to
+    leak other apps' jobs): for `wait --build-id TYPO` that is exit 4, not 2."""
+    body = {"error": "unauthorized", "message": "You do not have permission to view builds for this app"}
+    respx.get(f"{API}/build/status").respond(400, json=body)
+    with pytest.raises(NotFoundError, match="build nope not found") as raised:
+        builds.get_job("nope")
+    assert raised.value.exit_code == ExitCode.NOT_FOUND
 
 
 def _link_in_the_log(link: str) -> None:

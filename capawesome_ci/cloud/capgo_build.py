@@ -31,13 +31,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
-from capawesome_ci.cloud.answers import Record, unusable
-from capawesome_ci.cloud.api import Api
+from capawesome_ci.cloud.answers import Record, object_answer, unusable
 from capawesome_ci.cloud.body_reader import Download, download_request
 from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
 from capawesome_ci.cloud.paths import segment, wire_path
@@ -58,6 +57,9 @@ from capawesome_ci.platform import (
 )
 from capawesome_ci.providers import Connection
 
+if TYPE_CHECKING:  # capgo.py imports this module (lazily): only the type comes back
+    from capawesome_ci.cloud.capgo import CapgoApi
+
 PLATFORMS = ("android", "ios")
 # Capgo's build statuses in the normalised vocabulary; builder-specific words count as running.
 JOB_STATUS = {
@@ -72,6 +74,7 @@ JOB_STATUS = {
     "canceled": CANCELED,
 }
 TERMINAL_RAW = frozenset({"succeeded", "released", "failed", "expired", "cancelled", "canceled"})
+UNKNOWN_JOB = frozenset({"unauthorized"})  # what the status route answers for a job not of this app
 TUS_CHUNK_SIZE = 5 * 1024 * 1024  # what @capgo/cli sends
 # No chunk may take longer than this (tuspy's requests have no timeout: a stalled chunk is abandoned).
 TUS_CHUNK_SECONDS = 300.0
@@ -296,7 +299,7 @@ def require_build_extra() -> None:
 class CapgoBuilds:
     """The build half of the Capgo adapter (cloud/capgo.py delegates its build methods here)."""
 
-    def __init__(self, api: Api, app_id: str, connection: Connection) -> None:
+    def __init__(self, api: CapgoApi, app_id: str, connection: Connection) -> None:
         self.api = api
         self.app_id = app_id
         self.connection = connection
@@ -424,7 +427,15 @@ class CapgoBuilds:
         params = {"job_id": job_id, "app_id": self.app_id}
         if job_id in self._platforms:
             params["platform"] = self._platforms[job_id]
-        item = self.api.object("GET", "/build/status", params=params)
+        # Capgo answers a job it does not know for this app as it answers a key without read access:
+        # 400 `unauthorized` (so as not to leak other apps' jobs); the first is what users hit (a typo).
+        response = self.api.request("GET", "/build/status", tolerate=UNKNOWN_JOB, params=params)
+        if not response.is_success:
+            raise NotFoundError(
+                f"GET /build/status: build {job_id} not found in app {self.app_id} (Capgo answers "
+                "`unauthorized` alike to an unknown build and to a key that may not read its builds)"
+            )
+        item = object_answer(response)
         raw = item.token("status")
         job = Job(
             id=job_id,
