@@ -27,8 +27,10 @@ VALUE_OPTIONS = {
 EPILOG = """\
 exit codes: 0 ok · 1 job failed · 2 bad input · 3 auth · 4 not found · 5 job canceled ·
 6 job rejected · 7 job timed out (server) · 8 local I/O or checksum · 75 transient, safe to retry ·
-124 --timeout reached · 130/143 interrupted. Environment: CAPAWESOME_CLOUD_TOKEN (or
-CAPAWESOME_TOKEN), CAPAWESOME_CLOUD_BASE_URL, CAPAWESOME_APP_ID."""
+124 --timeout reached · 130/143 interrupted. Environment (token, base URL, app id), per --provider:
+capawesome CAPAWESOME_CLOUD_TOKEN (or CAPAWESOME_TOKEN), CAPAWESOME_CLOUD_BASE_URL, CAPAWESOME_APP_ID ·
+capgo CAPGO_TOKEN, CAPGO_BASE_URL, CAPGO_APP_ID · capwrapper CAPWRAPPER_API_KEY, CAPWRAPPER_BASE_URL ·
+peak PEAK_AUTH_TOKEN (or API_KEY), PEAK_PRESS_BASE_URL."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -52,17 +54,21 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         help="the platform to drive (default: $CAPAWESOME_CI_PROVIDER or capawesome)",
     )
     group.add_argument(
-        "--token", default=default, help="API token (prefer CAPAWESOME_CLOUD_TOKEN: argv is visible in ps)"
+        "--token",
+        default=default,
+        help="API token or key (prefer the provider's variable, e.g. CAPGO_TOKEN: argv is visible in ps)",
     )
     group.add_argument("--token-file", default=default, metavar="PATH", help="read the API token from a file")
     group.add_argument(
         "--base-url",
         default=default,
         metavar="URL",
-        help="API base URL (default: $CAPAWESOME_CLOUD_BASE_URL or https://api.cloud.capawesome.io)",
+        help="API base URL (default: the provider's variable, e.g. $CAPGO_BASE_URL, or its public API)",
     )
     group.add_argument(
-        "--app-id", default=default, help="app id (default: $CAPAWESOME_APP_ID; the demo app with --sandbox)"
+        "--app-id",
+        default=default,
+        help="app id (default: the provider's variable, e.g. $CAPAWESOME_APP_ID; the demo app with --sandbox)",
     )
     group.add_argument(
         "--sandbox",

@@ -17,9 +17,9 @@ FALSE = ("false", "False", "FALSE")
 # Inputs every action has besides its step's own fields: name → (description, required, default).
 CONNECTION_INPUTS: dict[str, tuple[str, bool, str | None]] = {
     "provider": ("The platform to drive (default capawesome)", False, None),
-    "token": ("Capawesome Cloud API token (pass a secret: secrets.CAPAWESOME_CLOUD_TOKEN)", False, None),
-    "app-id": ("Capawesome Cloud app id", False, None),
-    "base-url": ("API base URL (default https://api.cloud.capawesome.io)", False, None),
+    "token": ("The platform's API token or key (pass a secret, e.g. secrets.CAPAWESOME_CLOUD_TOKEN)", False, None),
+    "app-id": ("App id (Capawesome Cloud: its id; Capgo: the reverse-DNS app id)", False, None),
+    "base-url": ("API base URL (default: the platform's public API)", False, None),
     "dry-run": ("Do the reads, print the mutating requests, send none", False, "false"),
     "comment": ("Also post the summary as a sticky pull request comment (needs github-token)", False, "false"),
     "comment-id": (
