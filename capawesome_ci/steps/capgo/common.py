@@ -152,20 +152,34 @@ class ChannelPlan:
 
 
 def plan_channels(
-    ctx: StepContext, ops: CapgoOperations, names: list[str], rollout: float, create: bool
+    ctx: StepContext, ops: CapgoOperations, names: list[str], bundle: str, rollout: float, create: bool
 ) -> list[ChannelPlan]:
-    """Every channel checked before the first change: present (or to be created), and a stable
-    bundle under a rollout."""
+    """Every channel checked before the first change: present (or to be created), a stable bundle
+    under a rollout, and a state the deploy can reach."""
+    wanted = to_bps(rollout)
     plans = []
     for name in names:
         state = ops.channel_state(name)
         if state is None and not create:
             raise _missing_channel(ctx, name)
-        if rollout < 100 and (state is None or state.stable is None):
+        if wanted < FULL_BPS and (state is None or state.stable is None):
             raise InputError(
                 f"channel {name!r} has no stable bundle, and a Capgo rollout needs one: deploy a bundle to it at "
                 "100 % first",
                 field="rollout",
+            )
+        if state is not None and wanted < FULL_BPS and state.stable == bundle:
+            raise InputError(
+                f"bundle {bundle} is already the stable bundle of channel {name}: nothing to roll out",
+                field="rollout",
+            )
+        if state is not None and wanted == FULL_BPS and state.stable == bundle and state.rollout_active:
+            # Setting the stable bundle again changes nothing: the other bundle's rollout goes on.
+            raise InputError(
+                f"channel {name} already has bundle {bundle} as its stable bundle, and rolls out bundle "
+                f"{state.rollout_bundle} at {state.rollout_bps / 100:g} %: end that rollout with rollout "
+                "--rollback (or make it stable with rollout --promote)",
+                field="bundle",
             )
         plans.append(ChannelPlan(name, state))
     return plans
@@ -178,45 +192,39 @@ def deploy_bundle(
     rollout of it. A channel already in that state is left alone (noop)."""
     wanted = to_bps(rollout)
     rollout = wanted / 100  # what Capgo will hold, reported as such
-    verb = "Would" if ctx.dry_run else "Did"
     for plan in plans:
         name, state = plan.name, plan.state
         noop = False
         if wanted == FULL_BPS:
             role = STABLE
-            if state is not None and state.stable == bundle and not state.rollout_active:
-                noop = True
+            if state is not None and state.stable == bundle:
+                noop = True  # plan_channels refused it under another bundle's rollout
                 ctx.reporter.info(f"Channel {name} already has bundle {bundle} as its stable bundle: nothing to do")
             elif state is not None and state.rollout_bundle == bundle:
                 ops.promote_rollout(name)
-                ctx.reporter.info(
-                    f"{_said(verb, 'promote')} the rollout of bundle {bundle} on channel {name} to stable"
-                )
+                ctx.reporter.info(f"{_said(ctx, 'promote')} the rollout of bundle {bundle} on channel {name} to stable")
             else:
                 if state is None:
-                    ctx.reporter.info(f"{_said(verb, 'create')} channel {name}")
+                    ctx.reporter.info(f"{_said(ctx, 'create')} channel {name}")
                 ops.set_stable(name, bundle)
-                ctx.reporter.info(f"{_said(verb, 'set')} bundle {bundle} as the stable bundle of channel {name}")
+                ctx.reporter.info(f"{_said(ctx, 'set')} bundle {bundle} as the stable bundle of channel {name}")
+                if state is None and not ctx.dry_run:
+                    state = ops.channel_state(name)  # the new channel's id, for the outputs
         else:
             role = ROLLOUT
             assert state is not None  # plan_channels refused a rollout on a missing channel
-            if state.stable == bundle:
-                raise InputError(
-                    f"bundle {bundle} is already the stable bundle of channel {name}: nothing to roll out",
-                    field="rollout",
-                )
             if state.rollout_bundle == bundle and state.rollout_enabled and state.rollout_bps == wanted:
                 noop = True
                 ctx.reporter.info(f"Channel {name} already rolls out bundle {bundle} at {rollout:g} %: nothing to do")
             elif state.rollout_bundle == bundle:
                 ops.set_rollout_percentage(name, rollout)  # same target: the devices already in stay in
                 ctx.reporter.info(
-                    f"{_said(verb, 'change')} the rollout of bundle {bundle} on channel {name} to {rollout:g} %"
+                    f"{_said(ctx, 'change')} the rollout of bundle {bundle} on channel {name} to {rollout:g} %"
                 )
             else:
                 ops.start_rollout(name, bundle, rollout)
                 ctx.reporter.info(
-                    f"{_said(verb, 'start')} a rollout of bundle {bundle} on channel {name} at {rollout:g} %"
+                    f"{_said(ctx, 'start')} a rollout of bundle {bundle} on channel {name} at {rollout:g} %"
                 )
         ctx.result.deployments.append(
             DeploymentResult(
@@ -234,6 +242,6 @@ def deploy_bundle(
 PAST = {"promote": "Promoted", "create": "Created", "set": "Set", "change": "Changed", "start": "Started"}
 
 
-def _said(verb: str, action: str) -> str:
+def _said(ctx: StepContext, action: str) -> str:
     """ "Would set" in a dry run, "Set" otherwise."""
-    return f"Would {action}" if verb == "Would" else PAST[action]
+    return f"Would {action}" if ctx.dry_run else PAST[action]

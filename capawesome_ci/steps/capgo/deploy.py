@@ -37,7 +37,7 @@ def run(inputs: DeployInputs, ctx: StepContext) -> None:
     bundle = ops.find_bundle(inputs.bundle)
     if bundle is None:
         raise NotFoundError(f"bundle {inputs.bundle} not found in app {ctx.platform.app_id}")
-    plans = plan_channels(ctx, ops, inputs.channel, inputs.rollout, inputs.create_channel)
+    plans = plan_channels(ctx, ops, inputs.channel, bundle.name, inputs.rollout, inputs.create_channel)
     deploy_bundle(ctx, ops, bundle.name, plans, inputs.rollout)
     ctx.result.noop = all(d.noop for d in ctx.result.deployments)
     ctx.result.status = "succeeded"

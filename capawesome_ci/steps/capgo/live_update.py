@@ -151,7 +151,7 @@ def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
     key = _key(inputs, ctx)
     ctx.result.platform = "web"
     refuse_taken_name(ctx, ops, name)
-    plans = plan_channels(ctx, ops, inputs.channel, inputs.rollout, inputs.create_channel)
+    plans = plan_channels(ctx, ops, inputs.channel, name, inputs.rollout, inputs.create_channel)
     with tempfile.TemporaryDirectory(prefix="capawesome-capgo-") as scratch_name:
         scratch = Path(scratch_name)
         source = inputs.path

@@ -366,6 +366,23 @@ def test_rolling_out_the_stable_bundle_itself_is_refused() -> None:
         _deploy(platform, bundle="1.0.0", channel=["production"], rollout=10)
 
 
+def test_the_stable_bundle_at_100_under_another_rollout_says_how_to_end_it() -> None:
+    """Setting the stable bundle again would change nothing while another bundle rolls out."""
+    platform = FakeCapgo(
+        bundles={"1.0.0": FakeBundle("1", "1.0.0")},
+        channels=_production(stable="1.0.0", rollout_bundle="1.1.0", rollout_bps=2500, rollout_enabled=True),
+    )
+    with pytest.raises(InputError, match=r"rolls out bundle 1\.1\.0 at 25 %: end that rollout with rollout --rollback"):
+        _deploy(platform, bundle="1.0.0", channel=["production"])
+    assert platform.mutations == []
+
+
+def test_a_created_channel_is_reported_by_its_id() -> None:
+    platform = FakeCapgo(bundles={"1.0.0": FakeBundle("1", "1.0.0")})
+    ctx = _deploy(platform, bundle="1.0.0", channel=["beta"], create_channel=True)
+    assert ctx.result.deployments[0].id == platform.channels["beta"].id != "beta"
+
+
 def test_deploy_needs_a_channel() -> None:
     with pytest.raises(InputError):
         deploy.DeployInputs(app_id=APP, bundle="1.0.0")
