@@ -97,6 +97,14 @@ def test_capgo_error_codes_map_to_our_errors(
 
 
 @respx.mock
+def test_an_app_capgo_will_not_show_says_to_check_the_app_id(platform: CapgoPlatform) -> None:
+    """Capgo answers `cannot_access_app` for an app id that does not exist as for one the key may not see."""
+    respx.get(f"{API}/channel/").mock(return_value=_error(400, "cannot_access_app", "You can't access this app"))
+    with pytest.raises(AuthError, match="check the app id"):
+        platform.channel_state("production")
+
+
+@respx.mock
 def test_a_missing_channel_is_none(platform: CapgoPlatform) -> None:
     respx.get(f"{API}/channel/").mock(return_value=_error(400, "cannot_find_version", "Cannot find version"))
     assert platform.channel_state("nope") is None

@@ -143,6 +143,8 @@ class CapgoApi(Api):
         text = f"{where}: {error_message(response)}"
         if code in TOKEN_CODES or response.status_code == 401:
             return AuthError(f"{text} — the API key is missing, invalid or expired", token_refused=True)
+        if code == "cannot_access_app":  # Capgo answers this for an app that does not exist, too
+            return AuthError(f"{text} — check the app id (reverse DNS, e.g. com.example.app) and the key's access")
         if code in PERMISSION_CODES:
             return AuthError(f"{text} — the API key lacks permission for this app or action")
         if code in NOT_FOUND_CODES:
