@@ -355,6 +355,202 @@ def test_devices_are_cursor_paged(api: httpx.Client, emulator: CapgoEmulator) ->
     assert [d["device_id"] for d in rest["data"]] == ["d2"] and rest == {**rest, "hasMore": False, "nextCursor": None}
 
 
+def private_channel(api: httpx.Client, name: str = "beta") -> None:
+    assert api.post("/channel", json={"app_id": APP, "channel": name}).status_code == 200
+
+
+def force(api: httpx.Client, **fields: Any) -> httpx.Response:
+    return api.post("/device", json={"app_id": APP, "device_id": "dev-1", **fields})
+
+
+def release(api: httpx.Client, **fields: Any) -> httpx.Response:
+    return api.request("DELETE", "/device", json={"app_id": APP, "device_id": "dev-1", **fields})
+
+
+def device(api: httpx.Client, device_id: str = "dev-1") -> dict[str, Any]:
+    answer = api.get("/device", params={"app_id": APP, "device_id": device_id})
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+@pytest.fixture
+def known_device(emulator: CapgoEmulator) -> None:
+    emulator.state.devices.append({"app_id": APP, "device_id": "dev-1"})
+
+
+def test_an_unknown_device_is_a_404(api: httpx.Client) -> None:
+    assert_error(api.get("/device", params={"app_id": APP, "device_id": "nope"}), 404, "device_not_found")
+
+
+def test_a_device_is_forced_onto_a_private_channel_and_shown_with_it(api: httpx.Client, known_device: None) -> None:
+    private_channel(api)
+    assert "channel" not in device(api)
+    assert force(api, channel="beta").json() == {"status": "ok"}
+    assert device(api)["channel"] == "beta"
+    assert device(api, "DEV-1")["channel"] == "beta"  # Capgo reads device ids lower-cased
+    listed = api.get("/device", params={"app_id": APP}).json()["data"]
+    assert [(d["device_id"], d["channel"]) for d in listed] == [("dev-1", "beta")]
+    private_channel(api, "gamma")
+    assert force(api, channel="gamma").status_code == 200  # one forced channel per device: replaced
+    assert device(api)["channel"] == "gamma"
+
+
+def test_forcing_needs_a_device_id_and_an_app_id(api: httpx.Client) -> None:
+    answer = api.post("/device", json={"app_id": APP, "channel": "production"})
+    assert_error(answer, 400, "missing_device_id_or_app_id")
+    assert_error(api.post("/device", json={"device_id": "d"}), 400, "missing_device_id_or_app_id")
+    assert_error(api.post("/device", json={"app_id": "nodots", "device_id": "d"}), 400, "invalid_app_id")
+
+
+def test_forcing_a_bundle_onto_a_device_is_refused(api: httpx.Client) -> None:
+    assert_error(force(api, version_id=1, channel="production"), 400, "invalid_version_id")
+
+
+def test_forcing_an_unknown_channel_is_a_404(api: httpx.Client) -> None:
+    assert_error(force(api, channel="nope"), 404, "channel_not_found")
+    answer = api.post("/device", json={"app_id": "io.other.app", "device_id": "d", "channel": "production"})
+    assert_error(answer, 404, "channel_not_found")  # another organisation's app: its channels are not visible
+
+
+def test_a_public_channel_cannot_be_forced(api: httpx.Client) -> None:
+    assert set_channel(api, public=True).status_code == 200
+    assert_error(force(api, channel="production"), 400, "public_channel_override")
+
+
+def test_forcing_without_a_channel_only_checks_access(api: httpx.Client, known_device: None) -> None:
+    private_channel(api)
+    force(api, channel="beta")
+    assert force(api).json() == {"status": "ok"}
+    assert device(api)["channel"] == "beta"  # unchanged: only DELETE /device ends an override
+    answer = api.post("/device", json={"app_id": "io.other.app", "device_id": "d"})
+    assert_error(answer, 400, "cannot_access_app")
+
+
+def test_delete_device_ends_the_override_and_is_ok_without_one(api: httpx.Client, known_device: None) -> None:
+    private_channel(api)
+    force(api, channel="beta")
+    assert release(api).json() == {"status": "ok"}
+    assert "channel" not in device(api)
+    assert release(api).json() == {"status": "ok"}
+    assert api.request("DELETE", "/device", params={"app_id": APP, "device_id": "dev-1"}).status_code == 200
+
+
+def test_delete_device_checks_its_fields_and_the_app(api: httpx.Client) -> None:
+    assert_error(api.request("DELETE", "/device", json={"device_id": "d"}), 400, "missing_app_id")
+    assert_error(api.request("DELETE", "/device", json={"app_id": APP}), 400, "missing_device_id")
+    assert_error(release(api, app_id="nodots"), 400, "invalid_app_id")
+    assert_error(release(api, app_id="io.other.app"), 400, "cannot_access_app")
+
+
+def test_deleting_a_channel_releases_the_devices_forced_onto_it(api: httpx.Client, known_device: None) -> None:
+    private_channel(api)
+    force(api, channel="beta")
+    api.request("DELETE", "/channel", json={"app_id": APP, "channel": "beta"})
+    assert "channel" not in device(api)
+
+
+# -- POST /bundle/metadata ----------------------------------------------------------------------------
+def metadata(api: httpx.Client, **fields: Any) -> httpx.Response:
+    return api.post("/bundle/metadata", json={"app_id": APP, **fields})
+
+
+def test_bundle_metadata_sets_the_link_and_comment_given(api: httpx.Client) -> None:
+    created = bundle(api, "1.0.0")
+    assert metadata(api, version_id=created["id"], link="https://example.com/notes").json() == {"status": "ok"}
+    assert metadata(api, version_id=created["id"], comment="hotfix").status_code == 200
+    row = api.get("/bundle", params={"app_id": APP}).json()[0]
+    assert (row["link"], row["comment"]) == ("https://example.com/notes", "hotfix")
+    assert metadata(api, version_id=created["id"], link=None).status_code == 200  # null clears
+    assert api.get("/bundle", params={"app_id": APP}).json()[0]["link"] is None
+
+
+def test_bundle_metadata_reaches_a_deleted_bundle_too(api: httpx.Client) -> None:
+    created = bundle(api, "1.0.0")
+    api.request("DELETE", "/bundle", json={"app_id": APP, "version": "1.0.0"})
+    assert metadata(api, version_id=created["id"], comment="gone").json() == {"status": "ok"}
+
+
+def test_bundle_metadata_needs_an_app_id_and_a_version_id(api: httpx.Client) -> None:
+    assert_error(metadata(api, comment="x"), 400, "missing_required_fields")
+    assert_error(api.post("/bundle/metadata", json={"version_id": 1}), 400, "missing_required_fields")
+    assert_error(metadata(api, app_id="nodots", version_id=1), 400, "invalid_app_id")
+
+
+def test_bundle_metadata_of_another_organisations_app_is_refused(api: httpx.Client) -> None:
+    answer = metadata(api, app_id="io.other.app", version_id=1, comment="x")
+    assert_error(answer, 400, "cannot_update_bundle_metadata")
+
+
+def test_bundle_metadata_of_an_unknown_bundle_is_cannot_find_version(api: httpx.Client) -> None:
+    assert_error(metadata(api, version_id=999, comment="x"), 400, "cannot_find_version")
+    assert_error(metadata(api, version_id="abc", comment="x"), 400, "cannot_find_version")
+
+
+def test_bundle_metadata_without_a_field_to_update_is_refused(api: httpx.Client) -> None:
+    created = bundle(api, "1.0.0")
+    assert_error(metadata(api, version_id=created["id"]), 400, "no_fields_to_update")
+
+
+# -- PUT and DELETE /app/:app_id ----------------------------------------------------------------------
+def test_put_app_changes_the_given_settings_and_answers_the_app(api: httpx.Client) -> None:
+    before = api.get(f"/app/{APP}").json()
+    answer = api.put(f"/app/{APP}", json={"name": "Renamed", "retention": 86400, "expose_metadata": True})
+    assert answer.status_code == 200, answer.text
+    after = answer.json()
+    assert (after["name"], after["retention"], after["expose_metadata"]) == ("Renamed", 86400, True)
+    assert after["icon_url"] == before["icon_url"] and after["allow_preview"] == before["allow_preview"]
+    assert api.get(f"/app/{APP}").json() == after
+
+
+def test_put_app_normalizes_an_icon_path(api: httpx.Client) -> None:
+    assert api.put(f"/app/{APP}", json={"icon": " images/org/x/icon "}).json()["icon_url"] == "org/x/icon"
+    assert api.put(f"/app/{APP}", json={"icon": "https://cdn/i.png"}).json()["icon_url"] == "https://cdn/i.png"
+
+
+def test_put_app_retention_is_under_two_years_and_not_negative(api: httpx.Client) -> None:
+    assert_error(api.put(f"/app/{APP}", json={"retention": 63113904}), 400, "retention_to_big")
+    assert_error(api.put(f"/app/{APP}", json={"retention": -1}), 400, "retention_to_small")
+    assert api.put(f"/app/{APP}", json={"retention": 63113903}).status_code == 200
+
+
+def test_put_app_values_of_the_wrong_type_are_cannot_update_app(api: httpx.Client) -> None:
+    assert_error(api.put(f"/app/{APP}", json={"expose_metadata": "yes"}), 400, "cannot_update_app")
+    assert_error(api.put(f"/app/{APP}", json={"icon": None}), 400, "cannot_update_app")  # icon_url is NOT NULL
+    assert api.get(f"/app/{APP}").json()["expose_metadata"] is False
+
+
+def test_put_app_of_an_unknown_app_is_a_401(api: httpx.Client) -> None:
+    assert_error(api.put("/app/io.other.app", json={"name": "x"}), 401, "cannot_access_app")
+    assert_error(api.put("/app/nodots", json={"name": "x"}), 400, "invalid_app_id")
+
+
+def test_delete_app_of_an_unknown_app_is_refused(api: httpx.Client) -> None:
+    assert_error(api.delete("/app/io.other.app"), 400, "cannot_delete_app")
+    assert_error(api.delete("/app/nodots"), 400, "invalid_app_id")
+
+
+def test_delete_app_removes_its_channels_bundles_and_devices(
+    api: httpx.Client, emulator: CapgoEmulator, stable: dict[str, Any], known_device: None
+) -> None:
+    private_channel(api)
+    force(api, channel="beta")
+    assert api.delete(f"/app/{APP}").json() == {"status": "ok"}
+    assert api.get("/app").json() == []
+    assert_error(api.get(f"/app/{APP}"), 401, "cannot_access_app")
+    state = emulator.state
+    assert (state.channels, state.versions, state.devices, state.forced_channels) == ({}, {}, [], {})
+
+
+def test_an_app_created_again_starts_empty_with_its_old_bundle_names_free(api: httpx.Client) -> None:
+    bundle(api, "1.0.0")
+    org = api.get(f"/app/{APP}").json()["owner_org"]
+    api.delete(f"/app/{APP}")
+    assert api.post("/app", json={"app_id": APP, "name": "Again", "owner_org": org}).status_code == 200
+    assert api.get("/channel", params={"app_id": APP}).json() == []
+    assert bundle(api, "1.0.0")["name"] == "1.0.0"  # Capgo hard-deletes an app's bundles with it
+
+
 # -- the hosted upload's routes -----------------------------------------------------------------------
 def test_an_uploaded_zip_is_kept_on_disk_and_downloadable_until_stop() -> None:
     emulator = CapgoEmulator(CapgoConfig(token=TOKEN)).start()

@@ -17,6 +17,12 @@ from capawesome_ci.sandbox.server import ApiFailure, Request, Response
 Handler = Callable[[CapgoState, Request], Response]
 OK = {"status": "ok"}  # Capgo's BRES
 INTERNAL_NAMES = ("builtin", "unknown")  # bundle names the updater reserves
+NO_ROWS = {  # PostgREST's error for `.single()` on no row, which Capgo passes on in moreInfo
+    "code": "PGRST116",
+    "details": "The result contains 0 rows",
+    "hint": None,
+    "message": "Cannot coerce the result to a single JSON object",
+}
 
 
 def capgo_error(code: str, message: str, more_info: dict[str, Any] | None = None, status: int = 400) -> ApiFailure:
@@ -65,7 +71,9 @@ def page_number(value: object) -> int:
     raise capgo_error("invalid_page", "page must be a whole number", {"page": value})
 
 
-def app_of(state: CapgoState, body: dict[str, Any], denied: str = "cannot_access_app") -> str:
+def app_of(
+    state: CapgoState, body: dict[str, Any], denied: str = "cannot_access_app", why: str = "You can't access this app"
+) -> str:
     """The request's app id, checked as every route checks it; an app the key cannot see is `denied`."""
     app_id = body.get("app_id")
     if not app_id:
@@ -73,8 +81,18 @@ def app_of(state: CapgoState, body: dict[str, Any], denied: str = "cannot_access
     if not is_app_id(app_id):
         raise capgo_error("invalid_app_id", "App ID must be a reverse domain string", {"app_id": app_id})
     if app_id not in state.apps:  # the key's organisation has no such app: Capgo's permission check fails
-        raise capgo_error(denied, "You can't access this app", {"app_id": app_id})
+        raise capgo_error(denied, why, {"app_id": app_id})
     return str(app_id)
+
+
+def app_in_path(state: CapgoState, request: Request, denied: str = "cannot_access_app", status: int = 401) -> str:
+    """`/app/:app_id`'s id, checked as Capgo's get, put and delete check it."""
+    app_id = request.params["app_id"]
+    if not is_app_id(app_id):
+        raise capgo_error("invalid_app_id", "App ID must be a reverse domain string", {"app_id": app_id})
+    if app_id not in state.apps:
+        raise capgo_error(denied, "You can't access this app", {"app_id": app_id}, status=status)
+    return app_id
 
 
 # -- /app ----------------------------------------------------------------------------------------
@@ -93,12 +111,7 @@ def list_apps(state: CapgoState, request: Request) -> Response:
 
 
 def get_app(state: CapgoState, request: Request) -> Response:
-    app_id = request.params["app_id"]
-    if not is_app_id(app_id):
-        raise capgo_error("invalid_app_id", "App ID must be a reverse domain string", {"app_id": app_id})
-    if app_id not in state.apps:
-        raise capgo_error("cannot_access_app", "You can't access this app", {"app_id": app_id}, status=401)
-    return Response(body=state.apps[app_id])
+    return Response(body=state.apps[app_in_path(state, request)])
 
 
 def create_app(state: CapgoState, request: Request) -> Response:
@@ -120,6 +133,66 @@ def create_app(state: CapgoState, request: Request) -> Response:
         raise capgo_error("app_id_already_exists", "App ID already exists", {"app_id": app_id}, status=409)
     icon = body.get("icon")
     return Response(body=state.add_app(str(app_id), name, icon if isinstance(icon, str) else ""))
+
+
+APP_SETTINGS = {  # PUT /app/:app_id's fields → (the apps column, the column's type; `?`: nullable)
+    "name": ("name", "text?"),
+    "icon": ("icon_url", "text"),
+    "retention": ("retention", "bigint"),
+    "expose_metadata": ("expose_metadata", "boolean"),
+    "allow_device_custom_id": ("allow_device_custom_id", "boolean"),
+    "need_onboarding": ("need_onboarding", "boolean"),
+    "existing_app": ("existing_app", "boolean"),
+    "block_provider_infra_requests": ("block_provider_infra_requests", "boolean"),
+    "ios_store_url": ("ios_store_url", "text?"),
+    "android_store_url": ("android_store_url", "text?"),
+}
+MAX_RETENTION = 63113904  # seconds; Capgo refuses this and more ("2 years")
+
+
+def _fits_column(value: object, kind: str) -> bool:
+    """Whether Postgres would store `value` in a column of `kind` (else PostgREST rejects the update)."""
+    if value is None:
+        return kind.endswith("?")
+    if kind.startswith("text"):
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _icon_path(icon: str) -> str:
+    """Capgo's normalizeImagePath: trimmed, a bare path loses a leading `images/` or `/`; URLs stay whole."""
+    trimmed = icon.strip()
+    if not trimmed or re.match(r"[a-z][a-z0-9+.-]*:", trimmed, re.IGNORECASE):
+        return trimmed or icon
+    return re.sub(r"^/+", "", re.sub(r"^images/", "", trimmed))
+
+
+def update_app(state: CapgoState, request: Request) -> Response:
+    """`PUT /app/:app_id`: the given settings (the others stay); answers the updated app."""
+    app_id = app_in_path(state, request)
+    body = arguments(request)
+    retention: Any = body.get("retention")
+    if _is_number(retention):
+        more = {"retention": retention}
+        if retention >= MAX_RETENTION:
+            raise capgo_error("retention_to_big", "Retention cannot be bigger than 63113903 (2 years)", more)
+        if retention < 0:
+            raise capgo_error("retention_to_small", "Retention cannot be smaller than 0", more)
+    changes = {column: body[field] for field, (column, _) in APP_SETTINGS.items() if field in body}
+    if isinstance(changes.get("icon_url"), str):
+        changes["icon_url"] = _icon_path(changes["icon_url"])
+    if not all(_fits_column(body[field], kind) for field, (_, kind) in APP_SETTINGS.items() if field in body):
+        raise capgo_error("cannot_update_app", "Cannot update app", {"supabaseError": {"code": "22P02"}})
+    state.apps[app_id].update(changes, updated_at=_now())
+    return Response(body=state.apps[app_id])
+
+
+def delete_app(state: CapgoState, request: Request) -> Response:
+    """`DELETE /app/:app_id`: the app with its channels, devices and bundles (see CapgoState.remove_app)."""
+    state.remove_app(app_in_path(state, request, denied="cannot_delete_app", status=400))
+    return Response(body=OK)
 
 
 # -- /channel ------------------------------------------------------------------------------------
@@ -389,7 +462,7 @@ def delete_channel(state: CapgoState, request: Request) -> Response:
             raise capgo_error("cannot_delete_linked_version", "Cannot delete a bundle linked to another channel")
         for version_id in linked:
             state.versions[version_id]["deleted"] = True
-    del state.channels[row["id"]]
+    state.remove_channel(row)
     return Response(body=OK)
 
 
@@ -491,23 +564,85 @@ def delete_bundle(state: CapgoState, request: Request) -> Response:
     return Response(body=OK)
 
 
+def set_bundle_metadata(state: CapgoState, request: Request) -> Response:
+    """`POST /bundle/metadata {app_id, version_id, link?, comment?}`: a bundle's link and comment; a
+    deleted bundle's too, as Capgo's lookup does not filter them out."""
+    body = arguments(request)
+    if not body.get("app_id") or not body.get("version_id"):
+        more = {key: body.get(key) for key in ("app_id", "version_id")}
+        raise capgo_error("missing_required_fields", "Missing required fields", more)
+    why = "You can't update metadata for this app"
+    app_id = app_of(state, body, denied="cannot_update_bundle_metadata", why=why)
+    row = state.versions.get(_positive_id(body["version_id"]) or 0)
+    if row is None or row["app_id"] != app_id:
+        raise capgo_error("cannot_find_version", "Cannot find version", {"supabaseError": NO_ROWS})
+    changes: dict[str, Any] = {key: body[key] for key in ("link", "comment") if key in body}
+    if not changes:
+        raise capgo_error("no_fields_to_update", "No fields to update")
+    row.update(changes, updated_at=_now())
+    return Response(body=OK)
+
+
 # -- /device -------------------------------------------------------------------------------------
+def _with_forced_channel(state: CapgoState, device: dict[str, Any]) -> dict[str, Any]:
+    """A device as GET /device shows it: with `channel`, the channel it is forced onto, if any (looked
+    up by the lower-cased device id, as Capgo does)."""
+    forced = state.forced_channel(str(device["app_id"]), str(device.get("device_id", "")).lower())
+    return device if forced is None else {**device, "channel": forced}
+
+
 def list_devices(state: CapgoState, request: Request) -> Response:
     """The cursor-paged device list; the emulator's devices come only from the state (tests)."""
     body = arguments(request)
     app_id = app_of(state, body)
     devices = [device for device in state.devices if device.get("app_id") == app_id]
     if body.get("device_id"):
-        device = next((d for d in devices if d.get("device_id") == body["device_id"]), None)
+        wanted = str(body["device_id"]).lower()  # Capgo stores and reads device ids lower-cased
+        device = next((d for d in devices if d.get("device_id") == wanted), None)
         if device is None:
-            raise capgo_error("cannot_find_device", "Cannot find device")
-        return Response(body=device)
+            raise capgo_error("device_not_found", "Cannot find device", {"device_id": body["device_id"]}, status=404)
+        return Response(body=_with_forced_channel(state, device))
     limit = page_number(body.get("limit")) or PAGE_SIZE
     cursor = str(body.get("cursor") or "")
     start = int(cursor) if cursor.isdigit() else 0
-    chunk = devices[start : start + limit]
+    chunk = [_with_forced_channel(state, device) for device in devices[start : start + limit]]
     more = start + limit < len(devices)
     return Response(body={"data": chunk, "nextCursor": str(start + limit) if more else None, "hasMore": more})
+
+
+def force_device_channel(state: CapgoState, request: Request) -> Response:
+    """`POST /device {app_id, device_id, channel}`: force a device onto a private channel. Without a
+    channel Capgo only checks access and changes nothing: `DELETE /device` ends an override."""
+    body = json_body(request)
+    app_id, device_id, name = body.get("app_id"), body.get("device_id"), body.get("channel")
+    if not device_id or not app_id:
+        raise capgo_error("missing_device_id_or_app_id", "Missing device_id or app_id", {"body": body})
+    if not is_app_id(app_id):
+        raise capgo_error("invalid_app_id", "App ID must be a reverse domain string", {"app_id": app_id})
+    if body.get("version_id"):
+        raise capgo_error("invalid_version_id", "Cannot set version to device, use channel instead")
+    if not name:
+        app_of(state, body)
+        return Response(body=OK)
+    row = state.channel_named(app_id, str(name)) if app_id in state.apps else None
+    if row is None:
+        raise capgo_error("channel_not_found", "Cannot find channel", {"dbError": NO_ROWS}, status=404)
+    if row["public"]:
+        raise capgo_error("public_channel_override", "Cannot set channel override for public channel")
+    state.forced_channels[(app_id, str(device_id))] = row["id"]  # stored as given, not lower-cased: sic
+    return Response(body=OK)
+
+
+def release_device(state: CapgoState, request: Request) -> Response:
+    """`DELETE /device {app_id, device_id}`: end the device's forced channel (ok when it had none)."""
+    body = arguments(request)
+    if not body.get("app_id"):
+        raise capgo_error("missing_app_id", "Missing app_id", {"body": body})
+    if not body.get("device_id"):
+        raise capgo_error("missing_device_id", "Missing device_id", {"body": body})
+    app_id = app_of(state, body)
+    state.forced_channels.pop((app_id, str(body["device_id"])), None)
+    return Response(body=OK)
 
 
 def _now() -> str:
@@ -518,6 +653,8 @@ PUBLIC_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/app", list_apps),
     ("POST", "/app", create_app),
     ("GET", "/app/{app_id}", get_app),
+    ("PUT", "/app/{app_id}", update_app),
+    ("DELETE", "/app/{app_id}", delete_app),
     ("GET", "/channel", get_channels),
     ("POST", "/channel", post_channel),
     ("DELETE", "/channel", delete_channel),
@@ -525,7 +662,10 @@ PUBLIC_ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/bundle", create_bundle),
     ("PUT", "/bundle", set_bundle_channel),
     ("DELETE", "/bundle", delete_bundle),
+    ("POST", "/bundle/metadata", set_bundle_metadata),
     ("GET", "/device", list_devices),
+    ("POST", "/device", force_device_channel),
+    ("DELETE", "/device", release_device),
 ]
 
 

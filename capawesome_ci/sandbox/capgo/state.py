@@ -1,7 +1,7 @@
 """The Capgo emulator's state: one organisation and its apps, the bundles (`app_versions` rows, never
-forgotten: a name stays taken after delete, as Capgo's unique (name, app_id) constraint keeps it), the
-channels with their stable bundle and rollout, and the uploaded zips, on disk in a temporary folder
-that `close()` removes."""
+forgotten while their app lives: a name stays taken after delete, as Capgo's unique (name, app_id)
+constraint keeps it), the channels with their stable bundle and rollout, the devices forced onto a
+channel, and the uploaded zips, on disk in a temporary folder that `close()` removes."""
 
 from __future__ import annotations
 
@@ -105,6 +105,7 @@ class CapgoState(EmulatorState):
         self.versions: dict[int, dict[str, Any]] = {}  # id → app_versions row, deleted ones included
         self.channels: dict[int, dict[str, Any]] = {}
         self.devices: list[dict[str, Any]] = []
+        self.forced_channels: dict[tuple[str, str], int] = {}  # Capgo's channel_devices: (app, device) → channel
         self.upload_tickets: dict[str, int] = {}  # upload URL token → version id
         self.events: list[dict[str, Any]] = []
         self._next_version_id = 1
@@ -136,9 +137,27 @@ class CapgoState(EmulatorState):
             "manifest_bundle_count": 0,
             "expose_metadata": False,
             "allow_preview": False,
+            "allow_device_custom_id": True,
+            "need_onboarding": False,
+            "existing_app": False,
+            "ios_store_url": None,
+            "android_store_url": None,
+            "block_provider_infra_requests": True,
         }
         self.apps[app_id] = app
         return app
+
+    def remove_app(self, app_id: str) -> None:
+        """What Capgo's DELETE /app/:id removes: the app's channels (and their forced devices), devices
+        and bundles (hard-deleted, so their names are free again for an app created anew) and stored zips."""
+        for row in [row for row in self.channels.values() if row["app_id"] == app_id]:
+            self.remove_channel(row)
+        self.devices = [device for device in self.devices if device.get("app_id") != app_id]
+        for version_id in [key for key, row in self.versions.items() if row["app_id"] == app_id]:
+            del self.versions[version_id]
+            self.bundle_path(version_id).unlink(missing_ok=True)
+        self.upload_tickets = {key: value for key, value in self.upload_tickets.items() if value in self.versions}
+        del self.apps[app_id]
 
     # -- bundles -----------------------------------------------------------------------------------
     def add_version(self, app_id: str, name: str, **fields: Any) -> dict[str, Any]:
@@ -229,6 +248,16 @@ class CapgoState(EmulatorState):
             if row["app_id"] == app_id and row["name"] == name:
                 return row
         return None
+
+    def remove_channel(self, row: dict[str, Any]) -> None:
+        """Deleting a channel releases the devices forced onto it (channel_devices' ON DELETE CASCADE)."""
+        del self.channels[row["id"]]
+        self.forced_channels = {key: value for key, value in self.forced_channels.items() if value != row["id"]}
+
+    def forced_channel(self, app_id: str, device_id: str) -> str | None:
+        """The name of the channel `device_id` is forced onto, if any."""
+        channel_id = self.forced_channels.get((app_id, device_id))
+        return None if channel_id is None else str(self.channels[channel_id]["name"])
 
     def update_channel(self, row: dict[str, Any], changes: dict[str, Any]) -> None:
         """Apply `changes` as Capgo's `refresh_channel_rollout_id` trigger would: a changed rollout
