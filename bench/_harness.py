@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -131,3 +132,64 @@ def ratio(numerator: float, denominator: float) -> str:
         return "n/a"
     value = numerator / denominator
     return f"{value:.2f}×" if value < 10 else f"{value:.0f}×"
+
+
+def npm_install(package: str, prefix: Path, binary: Path) -> str:
+    """Install `package` (with its pinned version) into `prefix` unless `binary` is already there; ""
+    when it is ready, else why not (the benchmark then reports its anchor as skipped)."""
+    if binary.exists():
+        return ""
+    if shutil.which("npm") is None:
+        return "npm is not installed"
+    prefix.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(
+            ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", package],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        output = getattr(error, "stderr", "") or ""
+        return f"`npm install {package}` failed: {output.strip()[-300:] or error}"
+    return ""
+
+
+def upload_results(
+    results: dict[str, list[Measurement]],
+    size_mib: int,
+    ours: str,
+    anchor: str,
+    anchor_name: str,
+    time_target: float,
+    rss_target_mib: float,
+) -> tuple[list[str], list[list[str]], list[tuple[str, str, bool | None]]]:
+    """An upload benchmark's table (header, rows) and its two goals (goal, measured, met): wall time
+    against the anchor's (not measured when the anchor did not run) and ours' peak RSS."""
+
+    def seconds(tool: str) -> float:
+        return median([m.seconds for m in results[tool]])
+
+    def rss(tool: str) -> float:
+        return median([m.peak_rss_mib for m in results[tool]])
+
+    rows = [
+        [
+            tool,
+            with_spread([m.seconds for m in runs]),
+            fmt(size_mib / seconds(tool), 0),
+            fmt(rss(tool), 0),
+            ratio(seconds(tool), seconds(anchor)) if anchor in results else "—",
+        ]
+        for tool, runs in results.items()
+    ]
+    header = ["tool", "wall time s (spread)", "MiB/s", "peak RSS MiB", f"time ÷ {anchor_name}"]
+    time_goal = f"wall time ≤ {time_target}× the {anchor_name}'s"
+    if anchor in results:
+        share = seconds(ours) / seconds(anchor)
+        timed: tuple[str, str, bool | None] = (time_goal, f"{share:.2f}×", share <= time_target)
+    else:
+        timed = (time_goal, "no anchor", None)
+    memory = (f"peak RSS ≤ {rss_target_mib:g} MiB", f"{rss(ours):.0f} MiB", rss(ours) <= rss_target_mib)
+    return header, rows, [timed, memory]

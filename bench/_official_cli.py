@@ -11,9 +11,7 @@ loopback round trip instead of a trip to the internet, and nothing leaves the ma
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from _harness import CACHE_DIR, clean_env
+from _harness import CACHE_DIR, clean_env, npm_install
 from _sandbox import SandboxClient
 
 NPM_PREFIX = CACHE_DIR / "npm"
@@ -38,21 +36,9 @@ class OfficialCli:
 
 def install() -> tuple[OfficialCli | None, str]:
     """The CLI from the npm cache folder (installing it the first time), or None and why not."""
-    if not BINARY.exists():
-        if shutil.which("npm") is None:
-            return None, "npm is not installed"
-        NPM_PREFIX.mkdir(parents=True, exist_ok=True)
-        try:
-            subprocess.run(
-                ["npm", "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund", PACKAGE],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            output = getattr(error, "stderr", "") or ""
-            return None, f"`npm install {PACKAGE}` failed: {output.strip()[-300:] or error}"
+    why_not = npm_install(PACKAGE, NPM_PREFIX, BINARY)
+    if why_not:
+        return None, why_not
     manifest = NPM_PREFIX / "node_modules" / "@capawesome" / "cli" / "package.json"
     version = json.loads(manifest.read_text())["version"]
     return OfficialCli(BINARY, version), ""

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,13 +30,11 @@ from _harness import (
     VENV_BIN,
     Measurement,
     clean_env,
-    fmt,
     measure,
-    median,
-    ratio,
+    npm_install,
     rotated,
     settle,
-    with_spread,
+    upload_results,
 )
 from _report import Section, Table, Target
 
@@ -103,22 +100,8 @@ def capgo_sandbox() -> Iterator[CapgoSandbox]:
 
 
 def install_cli() -> tuple[Path | None, str]:
-    if not CLI_BINARY.exists():
-        if shutil.which("npm") is None:
-            return None, "npm is not installed"
-        NPM_PREFIX.mkdir(parents=True, exist_ok=True)
-        try:
-            subprocess.run(
-                ["npm", "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund", CLI_PACKAGE],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            output = getattr(error, "stderr", "") or ""
-            return None, f"`npm install {CLI_PACKAGE}` failed: {output.strip()[-300:] or error}"
-    return CLI_BINARY, ""
+    why_not = npm_install(CLI_PACKAGE, NPM_PREFIX, CLI_BINARY)
+    return (None, why_not) if why_not else (CLI_BINARY, "")
 
 
 def write_project(root: Path, sandbox: CapgoSandbox, size_mib: int) -> Path:
@@ -188,31 +171,11 @@ def run(size_mib: int = 300, repeat: int = 3) -> Section:
                     raise RuntimeError(f"{tool} did not leave bundle {name} stable on {CHANNEL}")
                 results[tool].append(measurement)
 
-    def seconds(tool: str) -> float:
-        return median([m.seconds for m in results[tool]])
-
-    def rss(tool: str) -> float:
-        return median([m.peak_rss_mib for m in results[tool]])
-
-    rows = [
-        [
-            tool,
-            with_spread([m.seconds for m in results[tool]]),
-            fmt(size_mib / seconds(tool), 0),
-            fmt(rss(tool), 0),
-            ratio(seconds(tool), seconds(CLI)) if CLI in results else "—",
-        ]
-        for tool in tools
-    ]
-    header = ["tool", "wall time s (spread)", "MiB/s", "peak RSS MiB", "time ÷ Capgo CLI"]
-    time_goal = f"wall time ≤ {TARGET_TIME_VS_CLI}× the Capgo CLI's"
-    targets = [Target(f"peak RSS ≤ {TARGET_RSS_MIB} MiB", f"{rss(OURS):.0f} MiB", rss(OURS) <= TARGET_RSS_MIB)]
+    header, rows, goals = upload_results(results, size_mib, OURS, CLI, "Capgo CLI", TARGET_TIME_VS_CLI, TARGET_RSS_MIB)
+    targets = [Target(*goal) for goal in goals]
     if cli is not None:
-        share = seconds(OURS) / seconds(CLI)
-        targets.insert(0, Target(time_goal, f"{share:.2f}×", share <= TARGET_TIME_VS_CLI))
         notes = [f"Capgo CLI {CLI_PACKAGE.rsplit('@', 1)[1]}, telemetry off."]
     else:
-        targets.insert(0, Target(time_goal, "no anchor", None))
         notes = [f"Capgo CLI anchor skipped: {why_not}."]
     return Section(TITLE, method, [Table(header, rows)], targets, notes, seconds=time.monotonic() - began)
 

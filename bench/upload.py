@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import VENV_BIN, Measurement, clean_env, fmt, measure, median, ratio, rotated, settle, with_spread
+from _harness import VENV_BIN, Measurement, clean_env, measure, rotated, settle, upload_results
 from _official_cli import cli_session, install
 from _report import Section, Table, Target
 from _sandbox import SandboxClient, sandbox_process
@@ -85,31 +85,13 @@ def run(size_mib: int = 300, repeat: int = 3) -> Section:
                 results[tool].append(measurement)
         update_checks = blocker.attempts
 
-    def seconds(tool: str) -> float:
-        return median([m.seconds for m in results[tool]])
-
-    def rss(tool: str) -> float:
-        return median([m.peak_rss_mib for m in results[tool]])
-
-    rows = [
-        [
-            tool,
-            with_spread([m.seconds for m in results[tool]]),
-            fmt(size_mib / seconds(tool), 0),
-            fmt(rss(tool), 0),
-            ratio(seconds(tool), seconds(CLI)) if CLI in results else "—",
-        ]
-        for tool in tools
-    ]
-    header = ["tool", "wall time s (spread)", "MiB/s", "peak RSS MiB", "time ÷ CLI"]
-    time_goal = f"wall time ≤ {TARGET_TIME_VS_CLI}× the official CLI's"
-    targets = [Target(f"peak RSS ≤ {TARGET_RSS_MIB} MiB", f"{rss(OURS):.0f} MiB", rss(OURS) <= TARGET_RSS_MIB)]
+    header, rows, goals = upload_results(
+        results, size_mib, OURS, CLI, "official CLI", TARGET_TIME_VS_CLI, TARGET_RSS_MIB
+    )
+    targets = [Target(*goal) for goal in goals]
     if cli is not None:
-        share = seconds(OURS) / seconds(CLI)
-        targets.insert(0, Target(time_goal, f"{share:.2f}×", share <= TARGET_TIME_VS_CLI))
         notes = [f"Official CLI {cli.version}; update checks blocked during these runs: {update_checks}."]
     else:
-        targets.insert(0, Target(time_goal, "no anchor", None))
         notes = [f"Official CLI anchor skipped: {why_not}."]
     if undeployed:
         notes.append(f"Runs after which the channel showed no new deployment: {', '.join(undeployed)}.")
