@@ -128,7 +128,8 @@ def version_from_package_json(start: Path) -> str:
 
 
 def refuse_taken_name(ctx: StepContext, ops: CapgoOperations, name: str) -> None:
-    """Capgo never reuses a bundle name: stop before any upload (a dry run says so too)."""
+    """Capgo never reuses a bundle name: stop before registering a self-hosted bundle (a dry run says
+    so too). The public list this reads does not show deleted bundles; POST /bundle refuses those."""
     if ops.find_bundle(name) is not None:
         raise InputError(
             f"bundle {name} already exists in app {ctx.platform.app_id}; Capgo never overwrites or reuses a "

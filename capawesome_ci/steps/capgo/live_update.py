@@ -150,7 +150,10 @@ def run(inputs: LiveUpdateInputs, ctx: StepContext) -> None:
         raise InputError(lambda n: f"give the bundle name with {n('bundle')}", field="bundle", problem="missing")
     key = _key(inputs, ctx)
     ctx.result.platform = "web"
-    refuse_taken_name(ctx, ops, name)
+    if inputs.url:
+        refuse_taken_name(ctx, ops, name)
+    # A hosted upload is refused by the upload itself, which asks Capgo's own existence check (one read
+    # that also sees deleted bundles' names) before it writes anything: no walk of the whole bundle list.
     plans = plan_channels(ctx, ops, inputs.channel, name, inputs.rollout, inputs.create_channel)
     with tempfile.TemporaryDirectory(prefix="capawesome-capgo-") as scratch_name:
         scratch = Path(scratch_name)

@@ -95,6 +95,8 @@ class FakeCapgo(CloudPlatform):
         key_id: str | None = None,
         progress: Any = None,
     ) -> FakeBundle:
+        if name in self.bundles:  # as the adapter's upload: Capgo's existence check, before any write
+            raise InputError(f"bundle {name} already exists in app {self.app_id}", field="bundle")
         data = archive.read_bytes()
         self.uploads.append(
             {"name": name, "data": data, "checksum": checksum, "session_key": session_key, "key_id": key_id}
