@@ -502,3 +502,22 @@ def test_live_build_log_lines_add_no_command_section_or_escape(tmp_path: Path, c
             assert re.match(r"section_(start|end):\d+:capawesome_logs_\d+", result.stderr[match.start() :])
     escapes = re.sub(r"\x1b\[0K|\x1b\[[0-9;]*m", "", result.stderr)
     assert "\x1b" not in escapes and "\x9b" not in escapes and "\x07" not in escapes
+
+
+@pytest.mark.parametrize("stage", ["creation", "bytes"])
+def test_a_silent_tus_server_ends_the_build_at_its_timeout(capgo: Capgo, run: Any, tmp_path: Path, stage: str) -> None:
+    """tuspy sets no timeouts: the deadline still bounds the upload, whichever request goes unanswered."""
+    (tmp_path / "app" / "android").mkdir(parents=True)
+    (tmp_path / "app" / "package.json").write_text('{"name": "app", "version": "1.0.0"}')
+    upload = f"{capgo.api.base_url}/files/upload/{JOB}"
+    capgo.route("POST", "/build/request", Json({"job_id": JOB, "upload_url": upload, "status": "pending"}))
+    if stage == "creation":
+        capgo.route("POST", f"/files/upload/{JOB}", Silent())
+    else:
+        created = {"Location": f"{upload}/u1", "Tus-Resumable": "1.0.0"}
+        capgo.route("POST", f"/files/upload/{JOB}", Raw(201, b"", created))
+        capgo.route("PATCH", f"/files/upload/{JOB}/u1", Silent())
+    result, took = timed(run, "build", "--platform", "android", "--path", "app", "--timeout", "3s", "--json")
+    assert result.code == 124, result.stderr
+    assert took < 3 + SLACK + 5  # the cancel of the unstarted build request has a grace of its own
+    assert not capgo.requested("POST", "/build/start/*")
