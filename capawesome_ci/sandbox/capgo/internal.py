@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote_plus
 
-from capawesome_ci.sandbox.capgo.routes import authenticate, capgo_error, json_body, not_found
+from capawesome_ci.sandbox.capgo.routes import authenticate, capgo_error, find_route, json_body, not_found
 from capawesome_ci.sandbox.capgo.state import CapgoState
 from capawesome_ci.sandbox.server import ApiFailure, Request, Response
 
@@ -377,9 +377,4 @@ INTERNAL_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
 
 def find(request: Request, path: str) -> Handler | None:
     """The internal route for this request, or None (then it is a public API route)."""
-    for method, pattern, handler in INTERNAL_ROUTES:
-        match = pattern.fullmatch(path)
-        if match is not None and method == request.method:
-            request.params.update(match.groupdict())
-            return handler
-    return None
+    return find_route(INTERNAL_ROUTES, request, path)
