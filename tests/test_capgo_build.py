@@ -18,12 +18,13 @@ import pytest
 import respx
 
 from capawesome_ci.cloud.capgo import CapgoApi, error_message
-from capawesome_ci.cloud.capgo_build import CapgoBuilds, LogStream, Redactor, split_options
+from capawesome_ci.cloud.capgo_build import CapgoBuilds, LogStream, split_options
 from capawesome_ci.cloud.transport import make_http_client
 from capawesome_ci.deadline import NO_DEADLINE
 from capawesome_ci.errors import CiError, ExitCode, InputError, NotFoundError
 from capawesome_ci.platform import CANCELED, FAILED, PENDING, RUNNING, SUCCEEDED, Artifact, BuildRequest
 from capawesome_ci.providers import Connection
+from capawesome_ci.redact import SecretRedactor
 from capawesome_ci.sandbox.artifacts import artifact_sha256, remember_kind
 from capawesome_ci.sandbox.capgo.builds import BuildConfig, build_config_from_environment
 from capawesome_ci.sandbox.capgo.start import CapgoEmulator
@@ -220,8 +221,8 @@ def test_no_link_is_a_clear_not_found(builds: CapgoBuilds) -> None:
 
 
 def test_the_stream_reader_takes_every_message_shape_once() -> None:
-    redact = Redactor()
-    redact.add("hunter2-secret")
+    redact = SecretRedactor()
+    redact.register("hunter2-secret")
     stream = LogStream("", redact, NO_DEADLINE)
     batch = {
         "type": "batch_messages",

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from capawesome_ci.ci.dotenv import format_dotenv, gitlab_value, single_line
 from capawesome_ci.ci.github import GitHubReporter
-from capawesome_ci.ci.redact import SecretRedactor
 from capawesome_ci.ci.review_comment import comment_body, marker
+from capawesome_ci.redact import SecretRedactor
 from capawesome_ci.result import DeploymentResult, StepResult
 from tests.conftest import make_site, pem_of
 from tests.hostile import Error

@@ -3,7 +3,7 @@ another module's private names. Read from the source with `ast` (every import, t
 a function, absolute or relative), so nothing needs importing.
 
 Layers, lowest first:
-  base      capawesome_ci (its __init__), errors, deadline, text, platform, result, reporting,
+  base      capawesome_ci (its __init__), errors, redact, deadline, text, platform, result, reporting,
             commands, providers, settings, naming, fields: may import each other (without cycles)
   siblings  capawesome_ci.cloud.*, .steps.*, .ci.*, .sandbox.*: base modules and their own folder
   runner    capawesome_ci.runner: anything above except cli and devtools
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
 BASE = (
     "errors",
+    "redact",
     "deadline",
     "text",
     "platform",

@@ -6,8 +6,8 @@ import io
 import json
 
 from capawesome_ci.ci.local import LocalReporter
-from capawesome_ci.ci.redact import SecretRedactor
 from capawesome_ci.ci.summary import summary_sections
+from capawesome_ci.redact import SecretRedactor
 from capawesome_ci.result import ArtifactResult, DeploymentResult, StepResult
 from capawesome_ci.text import MAX_LINE_CHARS, clean_log_text
 

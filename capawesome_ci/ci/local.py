@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from capawesome_ci.ci.dotenv import DotenvStyle
-from capawesome_ci.ci.redact import SecretRedactor
 from capawesome_ci.ci.summary import SummarySection, summary_sections
 from capawesome_ci.errors import ExitCode
+from capawesome_ci.redact import SecretRedactor
 from capawesome_ci.reporting import LogSink
 from capawesome_ci.result import StepResult
 from capawesome_ci.text import clean_log_text, one_log_line
@@ -100,8 +100,7 @@ class LocalReporter:
                 self._say(f"debug: {line}")
 
     def mask(self, secret: str) -> None:
-        for _ in self.redact.add(secret):
-            pass
+        self.redact.register(secret)
 
     @contextmanager
     def log_group(self, title: str) -> Iterator[LogSink]:

@@ -56,6 +56,7 @@ from capawesome_ci.platform import (
     LogLine,
 )
 from capawesome_ci.providers import Connection
+from capawesome_ci.redact import SecretRedactor
 
 if TYPE_CHECKING:  # capgo.py imports this module (lazily): only the type comes back
     from capawesome_ci.cloud.capgo import CapgoApi
@@ -83,6 +84,9 @@ LOG_RECV_SECONDS = 1.0  # how often the reader looks up from the socket to see w
 LOG_RECONNECTS = 5
 # After the status says the build ended, how long the log stream may take to deliver its last lines.
 LOG_DRAIN_SECONDS = 15.0
+# Credential pieces this long or longer are masked in what the builder sends (its log, the status
+# error): a builder echoes passwords, and the reporter only masks from 8 characters.
+CREDENTIAL_MIN_CHARS = 4
 MAX_LOG_LINES = 200_000
 BOOLEAN_OPTIONS = frozenset(
     {
@@ -136,28 +140,10 @@ def _http_url(text: str, item: Record, key: str) -> str:
     return text
 
 
-class Redactor:
-    """Every credential value (and each of its lines) becomes *** in text we show."""
-
-    def __init__(self) -> None:
-        self._secrets: list[str] = []
-
-    def add(self, secret: str) -> None:
-        for piece in {secret, *secret.splitlines()}:
-            if len(piece.strip()) >= 4 and piece not in self._secrets:  # shorter: masking would garble text
-                self._secrets.append(piece)
-        self._secrets.sort(key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
 class LogStream:
     """One build's log socket, read by a daemon thread into a buffer of lines."""
 
-    def __init__(self, ws_url: str, redact: Redactor, deadline: Deadline) -> None:
+    def __init__(self, ws_url: str, redact: SecretRedactor, deadline: Deadline) -> None:
         self._ws_url = ws_url
         self._redact = redact
         self._deadline = deadline
@@ -303,7 +289,7 @@ class CapgoBuilds:
         self.api = api
         self.app_id = app_id
         self.connection = connection
-        self.redact = Redactor()
+        self.redact = SecretRedactor(min_chars=CREDENTIAL_MIN_CHARS)
         self._platforms: dict[str, str] = {}  # job id → platform (the status route asks for it)
         self._logs: dict[str, tuple[str, str]] = {}  # job id → (logs_url, logs_token) from /build/start
         self._streams: dict[str, LogStream] = {}
@@ -323,7 +309,7 @@ class CapgoBuilds:
         require_build_extra()  # before the build request: a build we could not upload or follow is waste
         build_mode, build_options, credentials = split_options(request.options)
         for secret in credentials.values():
-            self.redact.add(secret)
+            self.redact.register(secret)
         body = {
             "app_id": self.app_id,
             "platform": request.platform,

@@ -13,8 +13,9 @@ MIN_SECRET_CHARS = 8
 class SecretRedactor:
     """Replaces every registered secret (and each line of a multi-line one) with ***."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_chars: int = MIN_SECRET_CHARS) -> None:
         self._secrets: list[str] = []
+        self._min_chars = min_chars
 
     def add(self, secret: str) -> Iterator[str]:
         """Register `secret`; yields the pieces newly registered (for platform mask commands)."""
@@ -22,10 +23,15 @@ class SecretRedactor:
         for piece in pieces:
             # PEM armour lines (-----BEGIN PRIVATE KEY-----) are public text, not part of the secret.
             armour = "\n" not in piece and piece.startswith("-----") and piece.endswith("-----")
-            if len(piece) >= MIN_SECRET_CHARS and not armour and piece not in self._secrets:
+            if len(piece) >= self._min_chars and not armour and piece not in self._secrets:
                 self._secrets.append(piece)
                 yield piece
         self._secrets.sort(key=len, reverse=True)
+
+    def register(self, secret: str) -> None:
+        """`add` for a caller that sends no mask commands."""
+        for _ in self.add(secret):
+            pass
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
