@@ -28,15 +28,19 @@ class Api:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; a 2xx answer (body read) or the mapped error."""
+        response = self.send(method, path, **kwargs)
+        raise_for_response(response, self.message_of, self.status_errors)
+        return response
+
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; its answer (body read) whatever the status, or the mapped transport error."""
         try:
-            response = self.http.request(method, path, **kwargs)
+            return self.http.request(method, path, **kwargs)
         except httpx.DecodingError:  # a Content-Encoding the body does not match: the answer, not the link
             where = wire_path(self.http.build_request(method, path).url)
             raise unusable(method, where, "a body that does not match its Content-Encoding") from None
         except httpx.TransportError as error:
             raise map_transport_error(error, self.http.build_request(method, path)) from None
-        raise_for_response(response, self.message_of, self.status_errors)
-        return response
 
     def object(self, method: str, path: str, *, empty: bool = False, **kwargs: Any) -> Record:
         return object_answer(self.request(method, path, **kwargs), empty=empty)

@@ -27,7 +27,7 @@ import httpx
 from capawesome_ci.cloud.answers import Record, list_answer, read_answer, unusable
 from capawesome_ci.cloud.api import Api
 from capawesome_ci.cloud.capgo_upload import Encryption, HostedUpload
-from capawesome_ci.cloud.errors import map_transport_error, raise_for_response
+from capawesome_ci.cloud.errors import raise_for_response
 from capawesome_ci.cloud.paths import wire_path
 from capawesome_ci.cloud.transport import PLANNED_ID, make_http_client
 from capawesome_ci.errors import AuthError, CiError, InputError, NotFoundError
@@ -117,16 +117,9 @@ class CapgoApi(Api):
     may `tolerate` codes it expects (the response is then returned for it to read)."""
 
     def request(self, method: str, path: str, tolerate: frozenset[str] = frozenset(), **kwargs: Any) -> httpx.Response:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.DecodingError:
-            where = wire_path(self.http.build_request(method, path).url)
-            raise unusable(method, where, "a body that does not match its Content-Encoding") from None
-        except httpx.TransportError as error:
-            raise map_transport_error(error, self.http.build_request(method, path)) from None
+        response = self.send(method, path, **kwargs)
         if response.is_success:
             return response
-        response.read()
         if 400 <= response.status_code < 500 and response.status_code != 429:
             code = error_code(response)
             if code in tolerate:
