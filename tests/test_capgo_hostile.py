@@ -7,7 +7,8 @@
 - logs: the status's `error` text, and lines a build prints on Capgo's live log socket (the
   emulator's), add no workflow command, section and no escape sequence to the log.
 - deadlines: --timeout ends a silent, trickling or Retry-After: 100 server with 124 within seconds,
-  the hosted upload's PUT to a trickling storage host included.
+  the hosted upload's internal routes and its PUT to a trickling storage host included, and a TUS
+  server that never answers.
 - unusable answers are 75 (a POST's says it may have taken effect), never 70, never a traceback;
   a 503 on a mutation is never retried, a 429 with Retry-After is.
 """
@@ -345,6 +346,25 @@ def test_the_upload_put_to_a_trickling_storage_host_ends_at_the_timeout(
     assert result.code == 124, result.stderr
     assert took < 2 + SLACK, took
     assert capgo.storage.requested("PUT", "/download/upload/*")
+    assert not capgo.requested("POST", "/channel/")
+
+
+@pytest.mark.parametrize(
+    ("where", "method", "route"),
+    [
+        ("api", "GET", "/private/config"),
+        ("supabase", "POST", "/rest/v1/rpc/exist_app_versions"),
+        ("supabase", "POST", "/rest/v1/app_versions"),
+        ("api", "POST", "/files/upload_link"),
+    ],
+)
+def test_a_silent_internal_route_of_the_upload_ends_at_the_timeout(
+    capgo: Capgo, supabase: HostileServer, run: Any, tmp_path: Path, where: str, method: str, route: str
+) -> None:
+    (capgo.api if where == "api" else supabase).route(method, route, Silent())
+    result, took = live_update(run, tmp_path, "--timeout", "2s", "--json", timeout=30)
+    assert result.code == 124, result.stderr
+    assert took < 2 + SLACK, took
     assert not capgo.requested("POST", "/channel/")
 
 
